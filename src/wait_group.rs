@@ -1,0 +1,54 @@
+//! The wait-group: how many worker threads are still alive.
+//!
+//! Built on the facade's Mutex + Condvar (not crossbeam's `WaitGroup`,
+//! which loom cannot see), so the models check that it never goes below
+//! zero and that every waiter wakes when it reaches zero.
+
+use crate::sync::{Condvar, Mutex};
+
+pub(crate) struct WaitGroup {
+    live: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl WaitGroup {
+    pub(crate) fn new() -> Self {
+        WaitGroup {
+            live: Mutex::new(0),
+            zero: Condvar::new(),
+        }
+    }
+
+    /// Counts one more member. Called before the member can possibly call
+    /// [`done`](Self::done), i.e. before its thread is spawned.
+    pub(crate) fn add(&self) {
+        *self.live.lock() += 1;
+    }
+
+    /// Counts one member out.
+    ///
+    /// # Panics
+    /// If the count is already zero: a `done` without its `add` is a bug in
+    /// the pool, and a loud one is easier to find than a counter that wraps.
+    pub(crate) fn done(&self) {
+        let mut live = self.live.lock();
+        *live = live
+            .checked_sub(1)
+            .expect("wait-group: done() without a matching add()");
+        if *live == 0 {
+            self.zero.notify_all();
+        }
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        *self.live.lock()
+    }
+
+    /// Blocks until the count is zero.
+    pub(crate) fn wait(&self) {
+        let mut live = self.live.lock();
+        while *live > 0 {
+            live = self.zero.wait(live);
+        }
+    }
+}
