@@ -9,7 +9,7 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(loom_doc)");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let flags: Vec<&str> = flags.split('\x1f').collect();
-    let loom = flags.iter().any(|f| *f == "--cfg=loom")
+    let loom = flags.contains(&"--cfg=loom")
         || flags.windows(2).any(|w| w[0] == "--cfg" && w[1] == "loom");
     if loom {
         println!("cargo:rustc-cfg=loom_doc");
