@@ -18,7 +18,8 @@ use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// Whether the channel still accepts items.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Gate {
+pub enum Gate {
+    /// Accepts items.
     Open,
     /// Refuses new items; what is queued is still handed out.
     Closed,
@@ -28,20 +29,22 @@ pub(crate) enum Gate {
 
 /// Why `send` handed an item back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub enum Refusal {
+    /// The gate is no longer open.
     Closed,
+    /// A bounded queue had no room and the sender would not wait.
     Full,
 }
 
 /// A consistent view of the channel, taken under its lock.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Snapshot {
-    pub(crate) gate: Gate,
-    pub(crate) queued: usize,
-    pub(crate) taken: usize,
-    pub(crate) accepted: u64,
-    pub(crate) refused: u64,
-    pub(crate) drained: u64,
+pub struct Snapshot {
+    pub gate: Gate,
+    pub queued: usize,
+    pub taken: usize,
+    pub accepted: u64,
+    pub refused: u64,
+    pub drained: u64,
 }
 
 struct State<T> {
@@ -63,7 +66,8 @@ impl<T> State<T> {
     }
 }
 
-pub(crate) struct Channel<T> {
+/// A lock-based MPMC queue with close semantics (see the module docs).
+pub struct Channel<T> {
     state: Mutex<State<T>>,
     /// Receivers wait here for an item or the gate closing.
     items: Condvar,
@@ -75,7 +79,7 @@ pub(crate) struct Channel<T> {
 
 impl<T> Channel<T> {
     /// `capacity` is the most items queued at once; `None` is unbounded.
-    pub(crate) fn new(capacity: Option<usize>) -> Self {
+    pub fn new(capacity: Option<usize>) -> Self {
         Channel {
             state: Mutex::new(State {
                 items: VecDeque::new(),
@@ -97,7 +101,7 @@ impl<T> Channel<T> {
 
     /// Queues `item`, or hands it back with the reason. With `block`, waits
     /// while the queue is full (until there is room or the gate closes).
-    pub(crate) fn send(&self, item: T, block: bool) -> Result<(), (T, Refusal)> {
+    pub fn send(&self, item: T, block: bool) -> Result<(), (T, Refusal)> {
         let mut s = self.state.lock();
         loop {
             if s.gate != Gate::Open {
@@ -126,7 +130,7 @@ impl<T> Channel<T> {
     /// Takes the next item, waiting for one; `None` once the gate is closed
     /// and the queue empty. `finished` reports that the item this receiver
     /// took last time is done.
-    pub(crate) fn recv(&self, finished: bool) -> Option<T> {
+    pub fn recv(&self, finished: bool) -> Option<T> {
         let mut s = self.state.lock();
         if finished {
             self.finish_locked(&mut s);
@@ -149,7 +153,7 @@ impl<T> Channel<T> {
     }
 
     /// Reports a taken item done without taking another.
-    pub(crate) fn finish(&self) {
+    pub fn finish(&self) {
         let mut s = self.state.lock();
         self.finish_locked(&mut s);
     }
@@ -162,7 +166,7 @@ impl<T> Channel<T> {
     }
 
     /// Refuses new items from now on. Idempotent.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         let mut s = self.state.lock();
         if s.gate == Gate::Open {
             s.gate = Gate::Closed;
@@ -172,7 +176,7 @@ impl<T> Channel<T> {
 
     /// Refuses new items and hands back everything queued. Idempotent: a
     /// second call finds the queue empty.
-    pub(crate) fn drain(&self) -> VecDeque<T> {
+    pub fn drain(&self) -> VecDeque<T> {
         let mut s = self.state.lock();
         let was_open = s.gate == Gate::Open;
         s.gate = Gate::Drained;
@@ -197,7 +201,7 @@ impl<T> Channel<T> {
     }
 
     /// Blocks until the queue is empty and every taken item is finished.
-    pub(crate) fn wait_quiet(&self) {
+    pub fn wait_quiet(&self) {
         let mut s = self.state.lock();
         while !s.is_quiet() {
             s.sleeping_quiet += 1;
@@ -206,7 +210,8 @@ impl<T> Channel<T> {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    /// The counts and gate, read under one lock acquisition.
+    pub fn snapshot(&self) -> Snapshot {
         let s = self.state.lock();
         Snapshot {
             gate: s.gate,

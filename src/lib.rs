@@ -70,10 +70,28 @@ hidden_from_loom_doctests! {
     mod task;
     mod wait_group;
 
+    /// Test tooling: the reference model, operation programs and checkers
+    /// behind the property tests and fuzz targets (feature `conformance`).
+    #[cfg(all(feature = "conformance", not(loom)))]
+    pub mod conformance;
+
     pub use builder::Builder;
     pub use error::{BuildError, RejectReason, Rejected, TaskError, WaitError};
     pub use pool::{Pool, State, Stats};
     pub use task::{PendingTask, TaskHandle};
+
+    /// The pool's two building blocks, for the loom models of each on its own.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub mod internals {
+        pub use crate::channel::{Channel, Gate, Refusal};
+        pub use crate::wait_group::WaitGroup;
+    }
+
+    /// README.md's example, compiled and run with the doc examples.
+    #[cfg(doctest)]
+    #[doc = include_str!("../README.md")]
+    pub struct ReadmeExample;
 
     static_assertions::assert_impl_all!(Pool: Send, Sync);
     static_assertions::assert_impl_all!(TaskHandle<u32>: Send);

@@ -180,7 +180,9 @@ impl Pool {
             counters: Counters::new(),
             handler: Arc::new(handler),
         });
-        let mut threads = Vec::with_capacity(workers);
+        // Not `with_capacity(workers)`: an absurd count must fail at spawn
+        // with a BuildError, not abort on the reservation.
+        let mut threads = Vec::new();
         for id in 0..workers {
             shared.live.add();
             let mine = Arc::clone(&shared);

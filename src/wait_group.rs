@@ -6,13 +6,15 @@
 
 use crate::sync::{Condvar, Mutex};
 
-pub(crate) struct WaitGroup {
+/// A counter of live members that waiters can block on until it is zero.
+pub struct WaitGroup {
     live: Mutex<usize>,
     zero: Condvar,
 }
 
 impl WaitGroup {
-    pub(crate) fn new() -> Self {
+    /// A wait-group with no members.
+    pub fn new() -> Self {
         WaitGroup {
             live: Mutex::new(0),
             zero: Condvar::new(),
@@ -21,7 +23,7 @@ impl WaitGroup {
 
     /// Counts one more member. Called before the member can possibly call
     /// [`done`](Self::done), i.e. before its thread is spawned.
-    pub(crate) fn add(&self) {
+    pub fn add(&self) {
         *self.live.lock() += 1;
     }
 
@@ -30,7 +32,7 @@ impl WaitGroup {
     /// # Panics
     /// If the count is already zero: a `done` without its `add` is a bug in
     /// the pool, and a loud one is easier to find than a counter that wraps.
-    pub(crate) fn done(&self) {
+    pub fn done(&self) {
         let mut live = self.live.lock();
         *live = live
             .checked_sub(1)
@@ -40,12 +42,13 @@ impl WaitGroup {
         }
     }
 
-    pub(crate) fn count(&self) -> usize {
+    /// How many members are live now.
+    pub fn count(&self) -> usize {
         *self.live.lock()
     }
 
     /// Blocks until the count is zero.
-    pub(crate) fn wait(&self) {
+    pub fn wait(&self) {
         let mut live = self.live.lock();
         while *live > 0 {
             live = self.zero.wait(live);

@@ -10,8 +10,9 @@ use std::sync::Once;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 
-/// The message every deliberate task panic in the models uses; the hook
-/// below prints everything else.
+/// The payload every deliberate panic in the models carries (via
+/// `std::panic::panic_any`, so it arrives as a `&str`); the hook below
+/// prints every other panic.
 pub const EXPECTED: &str = "expected panic (loom model)";
 
 /// How far a model's exploration goes.
@@ -88,4 +89,57 @@ impl Tracker {
     pub fn count(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
+}
+
+/// A one-shot gate built on loom's primitives: a task can block on it
+/// until the model opens it, and report that it has started.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Gate(Arc::new((
+            loom::sync::Mutex::new(false),
+            loom::sync::Condvar::new(),
+        )))
+    }
+
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    pub fn wait(&self) {
+        let mut open = self.0 .0.lock().unwrap();
+        while !*open {
+            open = self.0 .1.wait(open).unwrap();
+        }
+    }
+}
+
+/// `submitted == completed + panicked + cancelled + queued + running`,
+/// checked on a snapshot taken at a quiescent moment.
+pub fn assert_counts_add_up(stats: &verified_pool::Stats) {
+    assert_eq!(
+        stats.submitted,
+        stats.completed
+            + stats.panicked
+            + stats.cancelled
+            + stats.queued as u64
+            + stats.running as u64,
+        "counts do not add up: {stats:?}"
+    );
+    assert_eq!(stats.idle, stats.workers - stats.running, "{stats:?}");
+}
+
+/// The state after `join()` returned: every worker gone.
+pub fn assert_terminated(pool: &verified_pool::Pool) {
+    assert_eq!(pool.state(), verified_pool::State::Terminated);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.workers, stats.queued, stats.running),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    assert_counts_add_up(&stats);
 }

@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Writes the mutant patches B<n>-<name>.patch from the table below.
+
+Each mutant is the Rust shape of one catalogue bug (../../../shared/CONTRACT.md,
+B1-B10): a small edit of src/ that the loom suite must catch. The table is
+the source of truth; the patches are what `check` applies. Rerun this after
+changing src/ (it fails loudly if an edit no longer applies).
+"""
+import difflib
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = pathlib.Path(__file__).resolve().parent
+
+# name: (bug and why, [(file, old, new), ...])
+# CAUGHT_BY below names the models that must each fail on the mutant.
+MUTANTS = {
+    "B1-empty-slot": (
+        "The worker registry is made with N empty slots and then appended to, "
+        "so join walks N empty slots first (the Go pool's nil slot).",
+        [
+            ("src/pool.rs", "    threads: Mutex<Vec<JoinHandle>>,\n}",
+             "    threads: Mutex<Vec<Option<JoinHandle>>>,\n}"),
+            ("src/pool.rs", "        let mut threads = Vec::new();",
+             "        let mut threads: Vec<Option<JoinHandle>> = (0..workers).map(|_| None).collect();"),
+            ("src/pool.rs", "                Ok(thread) => threads.push(thread),",
+             "                Ok(thread) => threads.push(Some(thread)),"),
+            ("src/pool.rs", "            if let Err(payload) = thread.join() {",
+             "            if let Err(payload) = thread.expect(\"worker slot is empty\").join() {"),
+        ],
+    ),
+    "B2-close-twice-panics": (
+        "Closing asserts the channel is still open, like closing a closed Go "
+        "channel: the second shutdown/stop/join panics.",
+        [
+            ("src/channel.rs", "        let mut s = self.state.lock();\n        if s.gate == Gate::Open {\n            s.gate = Gate::Closed;",
+             "        let mut s = self.state.lock();\n        assert_eq!(s.gate, Gate::Open, \"channel closed twice\");\n        {\n            s.gate = Gate::Closed;"),
+        ],
+    ),
+    "B3-check-then-sleep": (
+        "A worker sees the queue empty, lets go of the lock, and then waits "
+        "without checking again: a task sent in between is never noticed.",
+        [
+            ("src/channel.rs", "            s.sleeping_receivers += 1;\n            s = self.items.wait(s);",
+             "            drop(s);\n            s = self.state.lock();\n            s.sleeping_receivers += 1;\n            s = self.items.wait(s);"),
+        ],
+    ),
+    "B3-quiet-never-notified": (
+        "The last task to finish does not wake idle waiters: wait_idle() "
+        "sleeps through the moment the pool went idle.",
+        [
+            ("src/channel.rs", "        s.taken -= 1;\n        if s.sleeping_quiet > 0 && s.is_quiet() {\n            self.quiet.notify_all();\n        }",
+             "        s.taken -= 1;"),
+        ],
+    ),
+    "B4-exit-before-drain": (
+        "A worker exits as soon as the pool is closed, before draining the "
+        "queue: accepted tasks are dropped at shutdown.",
+        [
+            ("src/channel.rs", "        loop {\n            if let Some(item) = s.items.pop_front() {",
+             "        loop {\n            if s.gate != Gate::Open {\n                return None;\n            }\n            if let Some(item) = s.items.pop_front() {"),
+        ],
+    ),
+    "B4-stop-forgets-queued": (
+        "stop() empties the queue but hands back nothing: the queued tasks "
+        "vanish without running or being cancelled.",
+        [
+            ("src/channel.rs", "        let items = std::mem::take(&mut s.items);",
+             "        std::mem::forget(std::mem::take(&mut s.items));\n        let items = VecDeque::new();"),
+        ],
+    ),
+    "B5-add-twice": (
+        "The wait-group is counted up front for all workers (Add(n)) and "
+        "again per spawned worker: it never reaches zero, join hangs.",
+        [
+            ("src/pool.rs", "        let mut threads = Vec::new();\n",
+             "        let mut threads = Vec::new();\n        for _ in 0..workers {\n            shared.live.add();\n        }\n"),
+        ],
+    ),
+    "B5-done-twice": (
+        "A worker counts itself out on the loop's exit and again in its exit "
+        "guard: the wait-group goes below zero.",
+        [
+            ("src/pool.rs", "            Err(payload) => drop_contained(payload),\n        }\n    }\n}",
+             "            Err(payload) => drop_contained(payload),\n        }\n    }\n    shared.live.done();\n}"),
+        ],
+    ),
+    "B5-wait-group-notify-one": (
+        "Reaching zero wakes one waiter instead of all: a second waiter of "
+        "the wait-group sleeps forever.",
+        [
+            ("src/wait_group.rs", "            self.zero.notify_all();", "            self.zero.notify_one();"),
+        ],
+    ),
+    "B5-quiet-notify-one": (
+        "Going idle wakes one wait_idle() caller instead of all.",
+        [
+            ("src/channel.rs", "        s.taken -= 1;\n        if s.sleeping_quiet > 0 && s.is_quiet() {\n            self.quiet.notify_all();",
+             "        s.taken -= 1;\n        if s.sleeping_quiet > 0 && s.is_quiet() {\n            self.quiet.notify_one();"),
+        ],
+    ),
+    "B6-submit-panic-escapes": (
+        "A submit task runs without catch_unwind: its panic unwinds the "
+        "worker's job and the handle sees Cancelled instead of the payload.",
+        [
+            ("src/task.rs", "        let Submit { f, done } = *self;\n        let outcome = catch_unwind(AssertUnwindSafe(f));",
+             "        let Submit { f, done } = *self;\n        let outcome: Result<T, Payload> = Ok(f());"),
+        ],
+    ),
+    "B6-execute-panic-lost": (
+        "An execute task's panic is swallowed: never counted, never given to "
+        "the panic handler.",
+        [
+            ("src/task.rs", "        let outcome = catch_unwind(AssertUnwindSafe(self.0));\n        if let Some(counters) = counters {\n            counters.record(outcome.is_err());\n        }\n        outcome.err()",
+             "        let _ = catch_unwind(AssertUnwindSafe(self.0));\n        let _ = counters;\n        None"),
+        ],
+    ),
+    "B6-worker-exits-on-panic": (
+        "A worker reports the panic and then quits: the pool silently loses "
+        "capacity, and with one worker the queue is never served again.",
+        [
+            ("src/pool.rs", "            Ok(Some(payload)) => shared.handler.handle(payload),",
+             "            Ok(Some(payload)) => {\n                shared.handler.handle(payload);\n                break;\n            }"),
+        ],
+    ),
+    "B6-handler-panic-escapes": (
+        "The panic handler is called without containment: a panicking "
+        "handler kills the worker thread.",
+        [
+            ("src/task.rs", "                if let Err(again) = catch_unwind(AssertUnwindSafe(|| handler(payload))) {\n                    drop_contained(again);\n                }",
+             "                handler(payload);"),
+        ],
+    ),
+    "B7-check-then-send": (
+        "submit checks 'still open' under one lock acquisition and queues "
+        "under another: a shutdown in between leaves a task queued after the "
+        "workers have drained and exited.",
+        [
+            ("src/channel.rs", "            s.sleeping_senders -= 1;\n        }\n        s.items.push_back(item);",
+             "            s.sleeping_senders -= 1;\n        }\n        drop(s);\n        let mut s = self.state.lock();\n        s.items.push_back(item);"),
+        ],
+    ),
+    "B7-drop-after-close": (
+        "A send after close reports success and drops the task silently.",
+        [
+            ("src/channel.rs", "            if s.gate != Gate::Open {\n                s.refused += 1;\n                return Err((item, Refusal::Closed));",
+             "            if s.gate != Gate::Open {\n                s.accepted += 1;\n                drop(s);\n                drop(item);\n                return Ok(());"),
+        ],
+    ),
+    "B8-close-forgets-sleeping-workers": (
+        "Shutdown closes the queue without waking the workers asleep on it: "
+        "they wait forever and join never returns.",
+        [
+            ("src/channel.rs", "        if s.sleeping_receivers > 0 {\n            self.items.notify_all();\n        }\n", ""),
+        ],
+    ),
+    "B8-join-returns-early": (
+        "join() shuts down and returns without waiting for the workers: "
+        "threads of the pool outlive it.",
+        [
+            ("src/pool.rs", "        let mut threads = self.threads.lock();\n        self.shared.live.wait();",
+             "        let mut threads = self.threads.lock();\n        threads.clear();"),
+        ],
+    ),
+    "B9-close-forgets-blocked-submitters": (
+        "Shutdown does not wake submitters blocked on a full queue: they stay "
+        "blocked after the pool refuses work.",
+        [
+            ("src/channel.rs", "        if s.sleeping_senders > 0 {\n            self.room.notify_all();\n        }\n", ""),
+        ],
+    ),
+    "B10-self-join": (
+        "join()/wait_idle() do not recognise the pool's own worker: a task "
+        "waiting for its pool (or dropping the last Arc<Pool>) waits for itself.",
+        [
+            ("src/pool.rs", "        if WORKER_OF.with(Cell::get) == self.shared.id() {",
+             "        if WORKER_OF.with(Cell::get) == usize::MAX && self.shared.id() == 0 {"),
+        ],
+    ),
+}
+
+
+CAUGHT_BY = {
+    "B1-empty-slot": [
+        "loom_join::join_racing_submit_waits_for_accepted_work",
+        "loom_join::many_joiners_all_return_after_the_workers_exit",
+    ],
+    "B2-close-twice-panics": [
+        "loom_close::closing_twice_from_two_threads_is_harmless",
+    ],
+    "B3-check-then-sleep": [
+        "loom_wakeup::worker_finishing_as_a_submit_arrives_takes_it",
+        "loom_wakeup::idle_workers_take_tasks_from_two_submitters",
+        "loom_parts::channel_send_recv_close_race",
+    ],
+    "B3-quiet-never-notified": [
+        "loom_wakeup::idle_waiters_all_wake_across_waves",
+    ],
+    "B4-exit-before-drain": [
+        "loom_close::submit_racing_shutdown_runs_or_returns_the_task",
+        "loom_join::join_racing_submit_waits_for_accepted_work",
+        "loom_parts::channel_send_recv_close_race",
+    ],
+    "B4-stop-forgets-queued": [
+        "loom_close::stop_racing_running_and_queued_tasks_hands_back_each_once",
+    ],
+    "B5-add-twice": [
+        "loom_join::many_joiners_all_return_after_the_workers_exit",
+    ],
+    "B5-done-twice": [
+        "loom_join::many_joiners_all_return_after_the_workers_exit",
+    ],
+    "B5-wait-group-notify-one": [
+        "loom_parts::wait_group_wakes_every_waiter_at_zero",
+    ],
+    "B5-quiet-notify-one": [
+        "loom_wakeup::idle_waiters_all_wake_across_waves",
+    ],
+    "B6-submit-panic-escapes": [
+        "loom_panics::task_panicking_during_shutdown_is_contained",
+    ],
+    "B6-execute-panic-lost": [
+        "loom_panics::task_panicking_during_shutdown_is_contained",
+    ],
+    "B6-worker-exits-on-panic": [
+        "loom_panics::task_panicking_during_shutdown_is_contained",
+    ],
+    "B6-handler-panic-escapes": [
+        "loom_panics::panicking_panic_handler_is_contained",
+    ],
+    "B7-check-then-send": [
+        "loom_close::submit_racing_shutdown_runs_or_returns_the_task",
+        "loom_parts::channel_send_recv_close_race",
+    ],
+    "B7-drop-after-close": [
+        "loom_close::submit_racing_shutdown_runs_or_returns_the_task",
+    ],
+    "B8-close-forgets-sleeping-workers": [
+        "loom_close::closing_twice_from_two_threads_is_harmless",
+    ],
+    "B8-join-returns-early": [
+        "loom_join::many_joiners_all_return_after_the_workers_exit",
+        "loom_join::join_racing_submit_waits_for_accepted_work",
+    ],
+    "B9-close-forgets-blocked-submitters": [
+        "loom_wakeup::blocked_submitter_wakes_at_shutdown",
+    ],
+    "B10-self-join": [
+        "loom_join::waiting_from_own_worker_is_refused",
+        "loom_join::last_pool_dropped_on_its_own_worker_does_not_deadlock",
+    ],
+}
+
+
+def main():
+    for old in HERE.glob("B*.patch"):
+        old.unlink()
+    for name, (why, edits) in MUTANTS.items():
+        files = {}
+        for path, old, new in edits:
+            text = files.setdefault(path, (ROOT / path).read_text())
+            if text.count(old) != 1:
+                sys.exit(f"{name}: the edit for {path} no longer applies:\n{old}")
+            files[path] = text.replace(old, new)
+        diff = []
+        for path, text in files.items():
+            before = (ROOT / path).read_text().splitlines(keepends=True)
+            diff += difflib.unified_diff(before, text.splitlines(keepends=True),
+                                         f"a/{path}", f"b/{path}")
+        header = f"Mutant {name}: {why}\n\n" + "".join(
+            f"Caught by: {model}\n" for model in CAUGHT_BY[name]) + "\n"
+        (HERE / f"{name}.patch").write_text(header + "".join(diff))
+        print(f"wrote {name}.patch")
+
+
+if __name__ == "__main__":
+    main()

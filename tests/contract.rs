@@ -1,1 +1,0 @@
-#![cfg(not(loom))]
