@@ -1,63 +1,73 @@
 //! Promises 5 (join means gone) and 7 (no self-deadlock): joiners racing
 //! submits and each other, and a pool waited on or dropped from its own
 //! worker.
-#![cfg(loom)]
+#![cfg(any(loom, shuttle))]
 
 mod common;
 
-use common::{assert_terminated, check, Bound, Tracker};
-use loom::sync::Arc;
-use loom::thread;
+use common::{assert_terminated, check, thread, Arc, Bound, Scale, Tracker};
 use verified_pool::{Pool, WaitError};
 
-/// Promises 1, 5 (B4, B8): `join()` racing a `submit()`. If the submit
-/// was accepted, its task has run by the time `join()` returns, and every
-/// worker is gone.
-/// Mutants: B8-join-returns-early, B4-exit-before-drain, B1-empty-slot.
-/// Bound 3; 2 workers, a submitter, main.
+/// Promises 1, 5 (B4, B8): `join()` racing submits. Every accepted task
+/// has run by the time `join()` returns, and every worker is gone.
+/// Mutants: B1-empty-slot, B4-exit-before-drain, B8-join-returns-early.
+/// loom: bound 3; 2 workers, 1 submitter of 1 task, main joining.
 #[test]
 fn join_racing_submit_waits_for_accepted_work() {
-    check("join_racing_submit", Bound::Preemptions(3), || {
-        let pool = Arc::new(Pool::new(2).unwrap());
+    let loom = Scale::new(2, 1, 1);
+    check("join_racing_submit", Bound::Preemptions(3), loom, |s| {
+        let pool = Arc::new(Pool::new(s.workers).unwrap());
         let ran = Tracker::new();
-        let submitter = {
-            let pool = pool.clone();
-            let task = ran.clone();
-            thread::spawn(move || pool.submit(move || task.hit()).is_ok())
-        };
+        let submitters: Vec<_> = (0..s.threads)
+            .map(|_| {
+                let pool = pool.clone();
+                let ran = ran.clone();
+                thread::spawn(move || {
+                    (0..s.tasks)
+                        .filter(|_| {
+                            let task = ran.clone();
+                            pool.submit(move || task.hit()).is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
         pool.join().unwrap();
         let ran_at_join = ran.count();
         assert_terminated(&pool);
-        let accepted = submitter.join().unwrap();
-        assert_eq!(ran_at_join, usize::from(accepted));
+        let accepted: usize = submitters.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(ran_at_join, accepted);
     });
 }
 
-/// Promise 5 (B5, B8): three threads join at once; all return, each only
-/// once every worker has exited.
+/// Promise 5 (B5, B8): several threads join at once; all return, each
+/// only once every worker has exited.
 /// Mutants: B1-empty-slot, B5-add-twice, B5-done-twice, B8-join-returns-early.
-/// Bound 3; 1 worker, 2 joiners, main joining too.
+/// loom: bound 3; 1 worker, 1 task, 2 joiners and main joining too.
 #[test]
 fn many_joiners_all_return_after_the_workers_exit() {
-    check("many_joiners", Bound::Preemptions(3), || {
-        let pool = Arc::new(Pool::new(1).unwrap());
+    let loom = Scale::new(1, 2, 1);
+    check("many_joiners", Bound::Preemptions(3), loom, |s| {
+        let pool = Arc::new(Pool::new(s.workers).unwrap());
         let ran = Tracker::new();
-        let task = ran.clone();
-        pool.execute(move || task.hit()).unwrap();
-        let joiners: Vec<_> = (0..2)
+        for _ in 0..s.tasks {
+            let task = ran.clone();
+            pool.execute(move || task.hit()).unwrap();
+        }
+        let joiners: Vec<_> = (0..s.threads)
             .map(|_| {
                 let pool = pool.clone();
                 let ran = ran.clone();
                 thread::spawn(move || {
                     pool.join().unwrap();
                     assert_terminated(&pool);
-                    assert_eq!(ran.count(), 1);
+                    assert_eq!(ran.count(), s.tasks);
                 })
             })
             .collect();
         pool.join().unwrap();
         assert_terminated(&pool);
-        assert_eq!(ran.count(), 1);
+        assert_eq!(ran.count(), s.tasks);
         for joiner in joiners {
             joiner.join().unwrap();
         }
@@ -67,18 +77,24 @@ fn many_joiners_all_return_after_the_workers_exit() {
 /// Promise 7 (B10): `join()` and `wait_idle()` from the pool's own worker
 /// return `InsideWorker` at once instead of waiting for themselves.
 /// Mutants: B10-self-join.
-/// Unbounded (exhaustive); 1 worker, main.
+/// loom: unbounded (exhaustive); 1 worker, 1 task, main.
 #[test]
 fn waiting_from_own_worker_is_refused() {
-    check("wait_from_own_worker", Bound::Unbounded, || {
-        let pool = Arc::new(Pool::new(1).unwrap());
-        let inner = pool.clone();
-        let handle = pool
-            .submit(move || (inner.wait_idle(), inner.join()))
-            .unwrap();
-        let (idle, join) = handle.join().unwrap();
-        assert_eq!(idle, Err(WaitError::InsideWorker));
-        assert_eq!(join, Err(WaitError::InsideWorker));
+    let loom = Scale::new(1, 0, 1);
+    check("wait_from_own_worker", Bound::Unbounded, loom, |s| {
+        let pool = Arc::new(Pool::new(s.workers).unwrap());
+        let handles: Vec<_> = (0..s.tasks)
+            .map(|_| {
+                let inner = pool.clone();
+                pool.submit(move || (inner.wait_idle(), inner.join()))
+                    .unwrap()
+            })
+            .collect();
+        for handle in handles {
+            let (idle, join) = handle.join().unwrap();
+            assert_eq!(idle, Err(WaitError::InsideWorker));
+            assert_eq!(join, Err(WaitError::InsideWorker));
+        }
         pool.join().unwrap();
         assert_terminated(&pool);
     });
@@ -86,26 +102,29 @@ fn waiting_from_own_worker_is_refused() {
 
 /// Promises 5, 7 (B10): the last `Arc<Pool>` may be dropped on one of the
 /// pool's own workers; the drop shuts down instead of joining itself, and
-/// the workers exit on their own (loom fails a model whose threads never
-/// finish). Queued work still runs.
+/// the workers exit on their own (the checker fails a model whose threads
+/// never finish). Queued work still runs.
 /// Mutants: B10-self-join.
-/// Unbounded (exhaustive); 1 worker, main.
+/// loom: unbounded (exhaustive); 1 worker, 2 tasks (one holding the pool).
 #[test]
 fn last_pool_dropped_on_its_own_worker_does_not_deadlock() {
-    check("drop_on_own_worker", Bound::Unbounded, || {
-        let pool = Arc::new(Pool::new(1).unwrap());
+    let loom = Scale::new(1, 0, 1);
+    check("drop_on_own_worker", Bound::Unbounded, loom, |s| {
+        let pool = Arc::new(Pool::new(s.workers).unwrap());
         let ran = Tracker::new();
-        let (holder, task) = (pool.clone(), ran.clone());
-        pool.execute(move || {
-            task.hit();
-            drop(holder);
-        })
-        .unwrap();
-        let second = ran.clone();
-        pool.execute(move || second.hit()).unwrap();
+        for _ in 0..s.tasks {
+            let (holder, task) = (pool.clone(), ran.clone());
+            pool.execute(move || {
+                task.hit();
+                drop(holder);
+            })
+            .unwrap();
+            let second = ran.clone();
+            pool.execute(move || second.hit()).unwrap();
+        }
         drop(pool);
-        // Whoever dropped last, both tasks ran exactly once or loom reports
-        // the leaked tracker.
+        // Whoever dropped last, every task ran exactly once or loom
+        // reports the leaked tracker.
         let _ = &ran;
     });
 }

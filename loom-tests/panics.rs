@@ -1,30 +1,29 @@
 //! Promises 6 (panics are contained) and 8 (counts add up): panicking
 //! tasks and a panicking panic handler while the pool shuts down.
-#![cfg(loom)]
+#![cfg(any(loom, shuttle))]
 
 mod common;
 
-use common::{assert_terminated, check, Bound, Tracker, EXPECTED};
 use std::panic::panic_any;
 
-use loom::sync::Arc;
-use loom::thread;
+use common::{assert_terminated, check, thread, Arc, Bound, Scale, Tracker, EXPECTED};
 use verified_pool::{Pool, TaskError};
 
-/// Promises 6, 8 (B6): a `submit` task and an `execute` task panic while
-/// another thread shuts the pool down. The single worker survives (the
-/// task after them still runs on it), the payload reaches the handle
-/// intact, the handler gets the other, and the counts add up.
+/// Promises 6, 8 (B6): `submit` tasks and `execute` tasks panic while
+/// other threads shut the pool down. The workers survive (the task after
+/// them still runs, with a single worker on the same one), payloads reach
+/// handles intact, the handler gets the others, and the counts add up.
 /// Mutants: B6-submit-panic-escapes, B6-execute-panic-lost, B6-worker-exits-on-panic.
-/// Bound 3; 1 worker, a closer, main.
+/// loom: bound 3; 1 worker, 1 round of 3 tasks, 1 closer.
 #[test]
 fn task_panicking_during_shutdown_is_contained() {
-    check("panic_during_shutdown", Bound::Preemptions(3), || {
+    let loom = Scale::new(1, 1, 1);
+    check("panic_during_shutdown", Bound::Preemptions(3), loom, |s| {
         let handled = Tracker::new();
         let seen = handled.clone();
         let pool = Arc::new(
             Pool::builder()
-                .workers(1)
+                .workers(s.workers)
                 .panic_handler(move |payload| {
                     assert_eq!(payload.downcast_ref::<&str>(), Some(&EXPECTED));
                     seen.hit();
@@ -32,28 +31,40 @@ fn task_panicking_during_shutdown_is_contained() {
                 .build()
                 .unwrap(),
         );
-        let failing = pool.submit(|| -> u8 { panic_any(EXPECTED) }).unwrap();
-        pool.execute(|| panic_any(EXPECTED)).unwrap();
-        let after = pool.submit(|| 7).unwrap();
-        let closer = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.shutdown())
-        };
-        match failing.join() {
-            Err(TaskError::Panicked(payload)) => {
-                assert_eq!(payload.downcast_ref::<&str>(), Some(&EXPECTED))
+        let rounds: Vec<_> = (0..s.tasks)
+            .map(|_| {
+                let failing = pool.submit(|| -> u8 { panic_any(EXPECTED) }).unwrap();
+                pool.execute(|| panic_any(EXPECTED)).unwrap();
+                let after = pool.submit(|| 7).unwrap();
+                (failing, after)
+            })
+            .collect();
+        let closers: Vec<_> = (0..s.threads)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || pool.shutdown())
+            })
+            .collect();
+        for (failing, after) in rounds {
+            match failing.join() {
+                Err(TaskError::Panicked(payload)) => {
+                    assert_eq!(payload.downcast_ref::<&str>(), Some(&EXPECTED))
+                }
+                other => panic!("expected the panic payload, got {other:?}"),
             }
-            other => panic!("expected the panic payload, got {other:?}"),
+            assert_eq!(after.join().unwrap(), 7);
         }
-        assert_eq!(after.join().unwrap(), 7);
-        closer.join().unwrap();
+        for closer in closers {
+            closer.join().unwrap();
+        }
         pool.join().unwrap();
-        assert_eq!(handled.count(), 1);
+        assert_eq!(handled.count(), s.tasks);
         assert_terminated(&pool);
         let stats = pool.stats();
+        let n = s.tasks as u64;
         assert_eq!(
             (stats.submitted, stats.completed, stats.panicked),
-            (3, 1, 2)
+            (3 * n, n, 2 * n)
         );
     });
 }
@@ -61,27 +72,30 @@ fn task_panicking_during_shutdown_is_contained() {
 /// Promise 6: a panic handler that panics itself is contained; the worker
 /// goes on to the next task, and `wait_idle` sees the handler finished.
 /// Mutants: B6-handler-panic-escapes.
-/// Unbounded (exhaustive); 1 worker, main.
+/// loom: unbounded (exhaustive); 1 worker, 2 tasks, main.
 #[test]
 fn panicking_panic_handler_is_contained() {
-    check("panicking_handler", Bound::Unbounded, || {
+    let loom = Scale::new(1, 0, 1);
+    check("panicking_handler", Bound::Unbounded, loom, |s| {
         let handled = Tracker::new();
         let seen = handled.clone();
         let pool = Pool::builder()
-            .workers(1)
+            .workers(s.workers)
             .panic_handler(move |_| {
                 seen.hit();
                 panic_any(EXPECTED);
             })
             .build()
             .unwrap();
-        pool.execute(|| panic_any(EXPECTED)).unwrap();
         let ran = Tracker::new();
-        let task = ran.clone();
-        pool.execute(move || task.hit()).unwrap();
+        for _ in 0..s.tasks {
+            pool.execute(|| panic_any(EXPECTED)).unwrap();
+            let task = ran.clone();
+            pool.execute(move || task.hit()).unwrap();
+        }
         pool.wait_idle().unwrap();
-        assert_eq!((handled.count(), ran.count()), (1, 1));
-        assert_eq!(pool.stats().workers, 1);
+        assert_eq!((handled.count(), ran.count()), (s.tasks, s.tasks));
+        assert_eq!(pool.stats().workers, s.workers);
         pool.join().unwrap();
         assert_terminated(&pool);
     });

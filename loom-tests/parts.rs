@@ -1,79 +1,133 @@
 //! The two building blocks on their own: the channel (promises 1, 2, 4)
 //! and the wait-group of live workers (promises 5, 8).
-#![cfg(loom)]
+#![cfg(any(loom, shuttle))]
 
 mod common;
 
-use common::{check, Bound};
-use loom::sync::Arc;
-use loom::thread;
+use common::{check, thread, Arc, Bound, Scale};
 use verified_pool::internals::{Channel, Refusal, WaitGroup};
 
-/// Promises 1, 2, 4: two blocking senders on a capacity-1 channel, a
-/// receiver, and a close racing them. Every accepted item is received
-/// exactly once, every refused one comes back, nobody hangs.
+/// Promises 1, 2, 4: blocking senders on a capacity-1 channel, receivers,
+/// and a close racing them. Every accepted item is received exactly once,
+/// every refused one comes back, nobody hangs.
 /// Mutants: B3-check-then-sleep, B4-exit-before-drain, B7-check-then-send.
-/// Bound 3; 2 senders, a receiver, main closing.
+/// loom: bound 3; 2 senders of 1 item, 1 receiver, main closing.
+/// (Scale: `workers` receivers, `threads` senders of `tasks` items.)
 #[test]
 fn channel_send_recv_close_race() {
-    check("channel_race", Bound::Preemptions(3), || {
+    let loom = Scale::new(1, 2, 1);
+    check("channel_race", Bound::Preemptions(3), loom, |s| {
         let channel = Arc::new(Channel::new(Some(1)));
-        let senders: Vec<_> = (0..2u8)
+        let senders: Vec<_> = (0..s.threads)
             .map(|i| {
                 let channel = channel.clone();
-                thread::spawn(move || match channel.send(i, true) {
-                    Ok(()) => 1,
-                    Err((item, why)) => {
-                        assert_eq!((item, why), (i, Refusal::Closed));
-                        0
+                thread::spawn(move || {
+                    let mut sent = 0;
+                    for n in 0..s.tasks {
+                        let item = (i, n);
+                        match channel.send(item, true) {
+                            Ok(()) => sent += 1,
+                            Err(back) => assert_eq!(back, (item, Refusal::Closed)),
+                        }
                     }
+                    sent
                 })
             })
             .collect();
-        let receiver = {
-            let channel = channel.clone();
-            thread::spawn(move || {
-                let mut got = 0;
-                while channel.recv(got > 0).is_some() {
-                    got += 1;
-                }
-                got
+        let receivers: Vec<_> = (0..s.workers)
+            .map(|_| {
+                let channel = channel.clone();
+                thread::spawn(move || {
+                    let mut got = 0;
+                    while channel.recv(got > 0).is_some() {
+                        got += 1;
+                    }
+                    got
+                })
             })
-        };
+            .collect();
         channel.close();
-        let sent: usize = senders.into_iter().map(|s| s.join().unwrap()).sum();
-        assert_eq!(receiver.join().unwrap(), sent);
+        let sent: usize = senders.into_iter().map(|t| t.join().unwrap()).sum();
+        let got: usize = receivers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(got, sent);
         let snapshot = channel.snapshot();
         assert_eq!(snapshot.accepted, sent as u64);
-        assert_eq!(snapshot.refused, 2 - sent as u64);
+        assert_eq!(snapshot.refused, (s.threads * s.tasks - sent) as u64);
     });
 }
 
-/// Promises 5, 8 (B5): two members leave while two threads wait; the
-/// count never goes below zero and both waiters wake.
+/// Promises 5, 8 (B5): members leave while threads wait; the count never
+/// goes below zero and every waiter wakes.
 /// Mutants: B5-wait-group-notify-one.
-/// Bound 3; 2 members, a waiter, main waiting too.
+/// loom: bound 3; 2 members, 1 waiter, main waiting too.
+/// (Scale: `workers` members, `threads` waiters.)
 #[test]
 fn wait_group_wakes_every_waiter_at_zero() {
-    check("wait_group", Bound::Preemptions(3), || {
+    let loom = Scale::new(2, 1, 0);
+    check("wait_group", Bound::Preemptions(3), loom, |s| {
         let group = Arc::new(WaitGroup::new());
-        group.add();
-        group.add();
-        let members: Vec<_> = (0..2)
+        for _ in 0..s.workers {
+            group.add();
+        }
+        let members: Vec<_> = (0..s.workers)
             .map(|_| {
                 let group = group.clone();
                 thread::spawn(move || group.done())
             })
             .collect();
-        let waiter = {
-            let group = group.clone();
-            thread::spawn(move || group.wait())
-        };
+        let waiters: Vec<_> = (0..s.threads)
+            .map(|_| {
+                let group = group.clone();
+                thread::spawn(move || group.wait())
+            })
+            .collect();
         group.wait();
         assert_eq!(group.count(), 0);
-        waiter.join().unwrap();
-        for member in members {
-            member.join().unwrap();
+        for thread in waiters.into_iter().chain(members) {
+            thread.join().unwrap();
         }
+    });
+}
+
+/// Promise 4 (B9): senders blocked on a full capacity-1 channel are woken
+/// by room alone (the channel is closed only after every send returned),
+/// so a wakeup that goes to the wrong waiter is a deadlock.
+/// Mutants: B9-shared-condvar-wrong-waiter (shuttle only: at loom's
+/// scale there is one receiver, and loom wakes the oldest waiter).
+/// loom: bound 3; 2 senders of 1 item, 1 receiver, main.
+/// (Scale: `workers` receivers, `threads` senders of `tasks` items.)
+#[test]
+fn channel_backpressure_wakes_blocked_senders() {
+    let loom = Scale::new(1, 2, 1);
+    check("channel_backpressure", Bound::Preemptions(3), loom, |s| {
+        let channel = Arc::new(Channel::new(Some(1)));
+        let receivers: Vec<_> = (0..s.workers)
+            .map(|_| {
+                let channel = channel.clone();
+                thread::spawn(move || {
+                    let mut got = 0;
+                    while channel.recv(got > 0).is_some() {
+                        got += 1;
+                    }
+                    got
+                })
+            })
+            .collect();
+        let senders: Vec<_> = (0..s.threads)
+            .map(|i| {
+                let channel = channel.clone();
+                thread::spawn(move || {
+                    for n in 0..s.tasks {
+                        channel.send((i, n), true).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        channel.close();
+        let got: usize = receivers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(got, s.threads * s.tasks);
     });
 }

@@ -9,7 +9,7 @@
 //! that real pools have shipped.
 //!
 #![cfg_attr(
-    not(all(doctest, loom_doc)),
+    not(all(doctest, checker_build)),
     doc = r#"
 ```
 use verified_pool::Pool;
@@ -56,12 +56,12 @@ pool.join()?; // every queued task has run, every worker thread is gone
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-// See build.rs: under `--cfg loom`, rustdoc must find no examples to run.
-macro_rules! hidden_from_loom_doctests {
-    ($($item:item)*) => { $(#[cfg(not(all(doctest, loom_doc)))] $item)* };
+// See build.rs: under `--cfg loom`/`shuttle`, rustdoc must find no examples to run.
+macro_rules! hidden_from_checker_buildtests {
+    ($($item:item)*) => { $(#[cfg(not(all(doctest, checker_build)))] $item)* };
 }
 
-hidden_from_loom_doctests! {
+hidden_from_checker_buildtests! {
     mod builder;
     mod channel;
     mod error;
@@ -72,7 +72,7 @@ hidden_from_loom_doctests! {
 
     /// Test tooling: the reference model, operation programs and checkers
     /// behind the property tests and fuzz targets (feature `conformance`).
-    #[cfg(all(feature = "conformance", not(loom)))]
+    #[cfg(all(feature = "conformance", not(any(loom, shuttle))))]
     pub mod conformance;
 
     pub use builder::Builder;
@@ -81,7 +81,7 @@ hidden_from_loom_doctests! {
     pub use task::{PendingTask, TaskHandle};
 
     /// The pool's two building blocks, for the loom models of each on its own.
-    #[cfg(loom)]
+    #[cfg(any(loom, shuttle))]
     #[doc(hidden)]
     pub mod internals {
         pub use crate::channel::{Channel, Gate, Refusal};

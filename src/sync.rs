@@ -1,9 +1,10 @@
 //! The facade: the only module that names `std::sync`, `std::thread`,
-//! `loom` or `crossbeam_utils`.
+//! `loom`, `shuttle` or `crossbeam_utils`.
 //!
-//! Under `--cfg loom` every primitive comes from loom, so the model checker
-//! sees each lock, wait, notify and spawn the pool makes; otherwise they are
-//! std's, and the thin wrappers below compile away.
+//! Under `--cfg loom` every primitive comes from loom (under `--cfg
+//! shuttle`, from shuttle), so the model checker sees each lock, wait,
+//! notify and spawn the pool makes; otherwise they are std's, and the thin
+//! wrappers below compile away.
 //!
 //! Two deliberate differences from std: `lock()` and `wait()` return the
 //! guard directly (a poisoned std lock is recovered, since loom does not
@@ -13,6 +14,9 @@
 
 use std::io;
 use std::sync::PoisonError;
+
+#[cfg(all(loom, shuttle))]
+compile_error!("--cfg loom and --cfg shuttle are exclusive: pick one model checker");
 
 #[cfg(loom)]
 use loom::sync as base;
@@ -25,9 +29,20 @@ pub(crate) use loom::{
     thread, thread_local,
 };
 
-#[cfg(not(loom))]
+#[cfg(shuttle)]
+use shuttle::sync as base;
+#[cfg(shuttle)]
+pub(crate) use shuttle::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    thread, thread_local,
+};
+
+#[cfg(not(any(loom, shuttle)))]
 use std::sync as base;
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -39,18 +54,18 @@ pub(crate) use std::{
 pub(crate) type MutexGuard<'a, T> = base::MutexGuard<'a, T>;
 pub(crate) type JoinHandle = thread::JoinHandle<()>;
 
-/// A hot counter kept on its own cache line in std builds (loom's atomics
-/// do not care about layout).
-#[cfg(not(loom))]
+/// A hot counter kept on its own cache line in std builds (the model
+/// checkers' atomics do not care about layout).
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) type Padded<T> = crossbeam_utils::CachePadded<T>;
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 pub(crate) type Padded<T> = T;
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) fn padded<T>(t: T) -> Padded<T> {
     crossbeam_utils::CachePadded::new(t)
 }
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 pub(crate) fn padded<T>(t: T) -> Padded<T> {
     t
 }

@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! The bug catalogue of CONTRACT.md (B1-B10), each replayed with real
 //! threads: the scenario in which real pools broke, and an assertion that
 //! fails if this pool breaks the same way.

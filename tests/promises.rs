@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! Real-thread tests of CONTRACT.md, one section per promise (1-9), then
 //! the state machine and the rest of the public API.
 //!

@@ -1,21 +1,42 @@
-//! What every model shares: how it is run (bound and branch limit set
-//! here, not taken from the environment), a panic hook that keeps expected
-//! task panics quiet, and a tracker that turns a lost task into a failure.
+//! What every model shares: which checker runs it, how far it explores
+//! (set here, never taken from the environment), a panic hook that keeps
+//! expected task panics quiet, and helpers built on the checker's own
+//! primitives.
+//!
+//! Each scenario body is written once and run by both checkers: under
+//! `--cfg loom` exhaustively (to a preemption bound) at the small `Scale`
+//! the model names, under `--cfg shuttle` by random and PCT schedules at
+//! `Scale::SHUTTLE` (4 workers, 3 extra threads, 21+ tasks), which loom's
+//! 5-thread limit and state space cannot reach.
 
 #![allow(dead_code)] // each model file uses a different subset
 
 use std::panic;
 use std::sync::Once;
 
-use loom::sync::atomic::{AtomicUsize, Ordering};
-use loom::sync::Arc;
+#[cfg(loom)]
+pub use loom::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Condvar, Mutex,
+    },
+    thread,
+};
+#[cfg(shuttle)]
+pub use shuttle::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Condvar, Mutex,
+    },
+    thread,
+};
 
 /// The payload every deliberate panic in the models carries (via
 /// `std::panic::panic_any`, so it arrives as a `&str`); the hook below
 /// prints every other panic.
-pub const EXPECTED: &str = "expected panic (loom model)";
+pub const EXPECTED: &str = "expected panic (model)";
 
-/// How far a model's exploration goes.
+/// How far loom's exploration goes.
 #[derive(Clone, Copy, Debug)]
 pub enum Bound {
     /// Every interleaving: the claim is exhaustive.
@@ -24,34 +45,94 @@ pub enum Bound {
     Preemptions(usize),
 }
 
-/// Runs `f` under loom with the given bound and reports how many
-/// executions were explored (printed with `--nocapture`).
-pub fn check<F>(name: &str, bound: Bound, f: F)
+/// The size of a scenario: worker threads, extra threads (submitters,
+/// closers, joiners or waiters, as the model says) and tasks per thread.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    pub workers: usize,
+    pub threads: usize,
+    pub tasks: usize,
+}
+
+impl Scale {
+    pub const fn new(workers: usize, threads: usize, tasks: usize) -> Self {
+        Scale {
+            workers,
+            threads,
+            tasks,
+        }
+    }
+
+    /// What shuttle runs every scenario at.
+    pub const SHUTTLE: Scale = Scale::new(4, 3, 7);
+}
+
+/// shuttle schedules per scenario and scheduler.
+#[cfg(shuttle)]
+pub const SHUTTLE_ITERATIONS: usize = 20_000;
+/// PCT's bug depth: finds every bug needing at most this many ordering
+/// constraints with a known probability per run.
+#[cfg(shuttle)]
+pub const PCT_DEPTH: usize = 3;
+
+/// Runs `scenario` under the checker this build uses: loom at `loom_scale`
+/// and `bound`, or shuttle at `Scale::SHUTTLE`, and prints what was
+/// explored (see it with `--nocapture`).
+pub fn check<F>(name: &str, bound: Bound, loom_scale: Scale, scenario: F)
 where
-    F: Fn() + Sync + Send + 'static,
+    F: Fn(Scale) + Sync + Send + 'static,
 {
     quiet_expected_panics();
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = match bound {
-        Bound::Unbounded => None,
-        Bound::Preemptions(n) => Some(n),
-    };
-    builder.max_branches = 10_000;
-    // Never cut exploration short silently: these stop "as a pass".
-    builder.max_permutations = None;
-    builder.max_duration = None;
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = std::sync::Arc::clone(&counter);
     let started = std::time::Instant::now();
-    builder.check(move || {
-        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f();
-    });
-    println!(
-        "model {name}: bound {bound:?}, {} executions, {:.2} s",
-        counter.load(std::sync::atomic::Ordering::Relaxed),
-        started.elapsed().as_secs_f64()
-    );
+    #[cfg(loom)]
+    {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = match bound {
+            Bound::Unbounded => None,
+            Bound::Preemptions(n) => Some(n),
+        };
+        builder.max_branches = 10_000;
+        // Never cut exploration short: these stop silently "as a pass".
+        builder.max_permutations = None;
+        builder.max_duration = None;
+        let seen = std::sync::Arc::clone(&counter);
+        builder.check(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            scenario(loom_scale);
+        });
+        println!(
+            "\nmodel {name}: loom, bound {bound:?}, scale {loom_scale:?}, {} executions, {:.2} s",
+            counter.load(std::sync::atomic::Ordering::Relaxed),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    #[cfg(shuttle)]
+    {
+        let _ = (bound, loom_scale);
+        let scenario = std::sync::Arc::new(scenario);
+        let run = {
+            let (seen, scenario) = (std::sync::Arc::clone(&counter), scenario.clone());
+            move || {
+                seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                scenario(Scale::SHUTTLE);
+            }
+        };
+        // A failing run prints "failing schedule: <s>"; rerun exactly that
+        // interleaving with SHUTTLE_REPLAY=<s> and --exact <model>.
+        if let Ok(schedule) = std::env::var("SHUTTLE_REPLAY") {
+            shuttle::replay(run, &schedule);
+            return;
+        }
+        shuttle::check_pct(run.clone(), SHUTTLE_ITERATIONS, PCT_DEPTH);
+        shuttle::check_random(run, SHUTTLE_ITERATIONS);
+        println!(
+            "\nmodel {name}: shuttle, pct depth {PCT_DEPTH} + random, scale {:?}, {} schedules, {:.2} s",
+            Scale::SHUTTLE,
+            counter.load(std::sync::atomic::Ordering::Relaxed),
+            started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 fn quiet_expected_panics() {
@@ -59,12 +140,7 @@ fn quiet_expected_panics() {
     HOOK.call_once(|| {
         let default = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if msg != Some(EXPECTED) {
+            if info.payload().downcast_ref::<&str>() != Some(&EXPECTED) {
                 default(info);
             }
         }));
@@ -72,8 +148,8 @@ fn quiet_expected_panics() {
 }
 
 /// Counts how often tasks carrying it ran. Each task holds a clone of the
-/// inner `loom::sync::Arc`; a task that is neither run nor dropped leaks
-/// it, and loom fails the execution.
+/// checker's `Arc`; under loom, a task that is neither run nor dropped
+/// leaks it, and loom fails the execution.
 #[derive(Clone, Default)]
 pub struct Tracker(Arc<AtomicUsize>);
 
@@ -91,29 +167,34 @@ impl Tracker {
     }
 }
 
-/// A one-shot gate built on loom's primitives: a task can block on it
-/// until the model opens it, and report that it has started.
+/// A counter tasks can block on: `arrive` adds one, `wait_for(n)` returns
+/// once n have arrived. With n = 1 it is a one-shot gate.
 #[derive(Clone, Default)]
-pub struct Gate(Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>);
+pub struct Gate(Arc<(Mutex<usize>, Condvar)>);
 
 impl Gate {
     pub fn new() -> Self {
-        Gate(Arc::new((
-            loom::sync::Mutex::new(false),
-            loom::sync::Condvar::new(),
-        )))
+        Gate(Arc::new((Mutex::new(0), Condvar::new())))
     }
 
-    pub fn open(&self) {
-        *self.0 .0.lock().unwrap() = true;
+    pub fn arrive(&self) {
+        *self.0 .0.lock().unwrap() += 1;
         self.0 .1.notify_all();
     }
 
-    pub fn wait(&self) {
-        let mut open = self.0 .0.lock().unwrap();
-        while !*open {
-            open = self.0 .1.wait(open).unwrap();
+    pub fn open(&self) {
+        self.arrive();
+    }
+
+    pub fn wait_for(&self, n: usize) {
+        let mut arrived = self.0 .0.lock().unwrap();
+        while *arrived < n {
+            arrived = self.0 .1.wait(arrived).unwrap();
         }
+    }
+
+    pub fn wait(&self) {
+        self.wait_for(1);
     }
 }
 

@@ -14,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 HERE = pathlib.Path(__file__).resolve().parent
 
 # name: (bug and why, [(file, old, new), ...])
-# CAUGHT_BY below names the models that must each fail on the mutant.
+# CAUGHT_BY below names the models that must each fail on the mutant;
+# "shuttle:" marks a model run under --cfg shuttle instead of loom.
 MUTANTS = {
     "B1-empty-slot": (
         "The worker registry is made with N empty slots and then appended to, "
@@ -170,6 +171,19 @@ MUTANTS = {
             ("src/channel.rs", "        if s.sleeping_senders > 0 {\n            self.room.notify_all();\n        }\n", ""),
         ],
     ),
+    "B9-shared-condvar-wrong-waiter": (
+        "Workers and blocked submitters share one condvar and notify_one: "
+        "freeing room can wake another idle worker instead of the blocked "
+        "submitter, which then sleeps with room in the queue. loom's "
+        "notify_one always wakes the oldest waiter and its 5-thread limit "
+        "keeps the bounded-channel model to one receiver, so only shuttle, "
+        "which picks the waiter and runs 4 receivers, catches this one.",
+        [
+            ("src/channel.rs", "            s = self.room.wait(s);", "            s = self.items.wait(s);"),
+            ("src/channel.rs", "                    self.room.notify_one();", "                    self.items.notify_one();"),
+            ("src/channel.rs", "            self.room.notify_all();", "            self.items.notify_all();"),
+        ],
+    ),
     "B10-self-join": (
         "join()/wait_idle() do not recognise the pool's own worker: a task "
         "waiting for its pool (or dropping the last Arc<Pool>) waits for itself.",
@@ -245,6 +259,9 @@ CAUGHT_BY = {
     ],
     "B9-close-forgets-blocked-submitters": [
         "loom_wakeup::blocked_submitter_wakes_at_shutdown",
+    ],
+    "B9-shared-condvar-wrong-waiter": [
+        "shuttle:loom_parts::channel_backpressure_wakes_blocked_senders",
     ],
     "B10-self-join": [
         "loom_join::waiting_from_own_worker_is_refused",

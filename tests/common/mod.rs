@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! What the real-thread tests share: a watchdog that turns a hang into a
 //! failure, a latch to hold workers busy, probes that make "run" and
 //! "dropped" observable, thread-exit notices, and a few Linux `/proc`
