@@ -1084,15 +1084,10 @@ fn p5_dropping_the_pool_joins_it() {
     });
 }
 
-/// KNOWN DEVIATION (fails against the current implementation; see the
-/// test report). CONTRACT promise 5: "join() returns only when the state
-/// is Terminated: every worker thread has exited and been joined"; States:
-/// Terminated after "all workers exited". Here the pool's only worker
-/// thread is still running user code (a thread-local destructor a task
-/// registered), so it has neither exited nor been joined, yet `state()`
-/// reads `Terminated`: `Pool::state` derives Terminated from the
-/// live-worker wait-group reaching zero, which happens inside `work()`
-/// before the thread exits. (`join()` itself is right: it waits.)
+/// Promise 5: `join()` returns only once every worker thread has exited
+/// and been joined, even a thread still running a thread-local destructor
+/// after its last task. (`state()` reads Terminated as soon as every worker
+/// has left its loop; see `State::Terminated`.)
 #[test]
 fn p5_join_waits_for_worker_threads_past_their_last_task() {
     // `state()` reads Terminated once every worker has left its loop and
@@ -1683,13 +1678,10 @@ fn p9_a_nul_byte_in_the_thread_name_is_a_spawn_error_and_leaves_no_thread() {
     });
 }
 
-/// KNOWN DEVIATION (fails against the current implementation; see the
-/// test report). Promise 9: "a thread that cannot be spawned: BuildError,
-/// never a panic". No thread can be spawned here (impossible stack), but
-/// `Pool::start` first does `Vec::with_capacity(workers)`, which panics
-/// ("capacity overflow") for `usize::MAX` workers. (With e.g. `1 << 40`
-/// workers the same call aborts the process on allocation failure, which
-/// no in-process test can survive, so it is not tried here.)
+/// Promise 9: an absurd worker count fails at the first spawn with a
+/// `BuildError`, not on reserving room for `usize::MAX` handles (a
+/// `Vec::with_capacity(workers)` there once panicked with "capacity
+/// overflow", and aborted the process for `1 << 40`).
 #[test]
 fn p9_an_absurd_worker_count_is_a_build_error_not_a_panic() {
     bounded(|| {
