@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{check, Bound, Scale};
+use common::{check, thread, Bound, Scale};
 use verified_pool::{BuildError, Pool};
 
 /// Promise 9: zero workers, zero capacity, and a worker thread that cannot
@@ -13,7 +13,7 @@ use verified_pool::{BuildError, Pool};
 /// failed spawn is counted out of the wait-group, so dropping the
 /// half-built pool does not wait for a worker that never started.
 /// Mutants: P9-zero-workers-accepted, P9-failed-spawn-not-counted-out.
-/// loom: unbounded (exhaustive); main only (the builds start no thread).
+/// loom: unbounded (exhaustive); main, one builder thread, then 1 worker.
 #[test]
 fn bad_input_is_a_build_error_with_no_thread_left() {
     let loom = Scale::new(1, 0, 0);
@@ -21,10 +21,18 @@ fn bad_input_is_a_build_error_with_no_thread_left() {
         assert!(matches!(Pool::new(0), Err(BuildError::ZeroWorkers)));
         let zero_capacity = Pool::builder().workers(s.workers).queue_capacity(0).build();
         assert!(matches!(zero_capacity, Err(BuildError::ZeroCapacity)));
-        let unspawnable = Pool::builder()
-            .workers(s.workers)
-            .thread_name("bad\0name")
-            .build();
-        assert!(matches!(unspawnable, Err(BuildError::Spawn(_))));
+        // From another thread, so shuttle (which rejects a model that never
+        // runs two threads) explores it too.
+        let workers = s.workers;
+        let unspawnable = thread::spawn(move || {
+            let built = Pool::builder()
+                .workers(workers)
+                .thread_name("bad\0name")
+                .build();
+            matches!(built, Err(BuildError::Spawn(_)))
+        });
+        assert!(unspawnable.join().unwrap());
+        // And a good build after the bad ones starts and joins cleanly.
+        Pool::new(s.workers).unwrap().join().unwrap();
     });
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{check, thread, Arc, Bound, Scale};
-use verified_pool::internals::{Channel, Refusal, WaitGroup};
+use verified_pool::internals::{trace_lanes, Channel, Refusal, WaitGroup};
 
 /// Promises 1, 2, 4: blocking senders on a capacity-1 channel, receivers,
 /// and a close racing them. Every accepted item is received exactly once,
@@ -129,5 +129,43 @@ fn channel_backpressure_wakes_blocked_senders() {
         channel.close();
         let got: usize = receivers.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(got, s.threads * s.tasks);
+    });
+}
+
+/// Not a promise: the pool trace that `check` prints when a model fails.
+/// Each event lands in the lane of the thread that caused it, in order,
+/// and the diagram ends at the failure it is given.
+/// loom: unbounded (exhaustive); 1 receiver, main sending and closing.
+#[test]
+fn trace_puts_each_event_in_its_thread_lane() {
+    check("trace_lanes", Bound::Unbounded, Scale::new(1, 0, 1), |_| {
+        let channel = Arc::new(Channel::new(None));
+        let receiver = {
+            let channel = channel.clone();
+            thread::spawn(move || channel.recv(false))
+        };
+        channel.send(7, true).unwrap();
+        channel.close();
+        assert_eq!(receiver.join().unwrap(), Some(7));
+
+        let lanes = trace_lanes("the model's own failure");
+        // The lane (0: main, 1: the receiver) and row of the line showing `event`.
+        let find = |event: &str| {
+            let (row, line) = lanes
+                .lines()
+                .enumerate()
+                .find(|(_, line)| line.contains(event))
+                .unwrap_or_else(|| panic!("no {event:?} in\n{lanes}"));
+            let lane = line[..line.find(event).unwrap()].matches('|').count() - 1;
+            (lane, row)
+        };
+        let (pushed, closed) = (find("push: 1 queued"), find("CLOSE: "));
+        assert_eq!((pushed.0, closed.0), (0, 0), "{lanes}");
+        assert!(pushed.1 < closed.1, "{lanes}");
+        assert_eq!(find("took task: 0 left").0, 1, "{lanes}");
+        assert!(lanes.contains("| main "), "{lanes}");
+        // Only this execution's events: the log is cleared as each one starts.
+        assert_eq!(lanes.matches("push: ").count(), 1, "{lanes}");
+        assert!(lanes.contains("PANIC: the model's own failure"), "{lanes}");
     });
 }

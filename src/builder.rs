@@ -116,8 +116,10 @@ impl Builder {
 
     /// Receives the panic payload of every `execute` task that panics (a
     /// `submit` task's panic goes to its handle instead). It runs on the
-    /// worker, outside every pool lock; if it panics itself, that panic is
-    /// contained too. Without one, payloads are dropped.
+    /// thread that ran the task (a worker, or the caller of
+    /// [`PendingTask::run`](crate::PendingTask::run)), outside every pool
+    /// lock; if it panics itself, that panic is contained too. Without one,
+    /// payloads are dropped.
     ///
     /// ```
     /// use std::sync::mpsc;

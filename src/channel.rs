@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 
 use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::trace;
 
 /// Whether the channel still accepts items.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,9 +94,9 @@ impl<T> Channel<T> {
                 sleeping_senders: 0,
                 sleeping_quiet: 0,
             }),
-            items: Condvar::new(),
-            room: Condvar::new(),
-            quiet: Condvar::new(),
+            items: Condvar::named("items"),
+            room: Condvar::named("room"),
+            quiet: Condvar::named("quiet"),
         }
     }
 
@@ -106,6 +107,7 @@ impl<T> Channel<T> {
         loop {
             if s.gate != Gate::Open {
                 s.refused += 1;
+                trace::event!(RefusedClosed);
                 return Err((item, Refusal::Closed));
             }
             if s.items.len() < s.capacity {
@@ -113,14 +115,17 @@ impl<T> Channel<T> {
             }
             if !block {
                 s.refused += 1;
+                trace::event!(RefusedFull);
                 return Err((item, Refusal::Full));
             }
+            trace::event!(SendFull);
             s.sleeping_senders += 1;
             s = self.room.wait(s);
             s.sleeping_senders -= 1;
         }
         s.items.push_back(item);
         s.accepted += 1;
+        trace::event!(Pushed { queued: s.items.len() });
         if s.sleeping_receivers > 0 {
             self.items.notify_one();
         }
@@ -138,14 +143,17 @@ impl<T> Channel<T> {
         loop {
             if let Some(item) = s.items.pop_front() {
                 s.taken += 1;
+                trace::event!(Took { left: s.items.len() });
                 if s.sleeping_senders > 0 {
                     self.room.notify_one();
                 }
                 return Some(item);
             }
             if s.gate != Gate::Open {
+                trace::event!(RecvClosed { queued: s.items.len() });
                 return None;
             }
+            trace::event!(RecvEmpty);
             s.sleeping_receivers += 1;
             s = self.items.wait(s);
             s.sleeping_receivers -= 1;
@@ -159,6 +167,7 @@ impl<T> Channel<T> {
     }
 
     fn finish_locked(&self, s: &mut MutexGuard<'_, State<T>>) {
+        trace::event!(Finished);
         s.taken -= 1;
         if s.sleeping_quiet > 0 && s.is_quiet() {
             self.quiet.notify_all();
@@ -170,6 +179,7 @@ impl<T> Channel<T> {
         let mut s = self.state.lock();
         if s.gate == Gate::Open {
             s.gate = Gate::Closed;
+            trace::event!(Close { queued: s.items.len() });
             self.wake_all_blocked(&s);
         }
     }
@@ -182,6 +192,7 @@ impl<T> Channel<T> {
         s.gate = Gate::Drained;
         let items = std::mem::take(&mut s.items);
         s.drained += items.len() as u64;
+        trace::event!(Drain { handed_back: items.len() });
         if was_open {
             self.wake_all_blocked(&s);
         }

@@ -68,6 +68,7 @@ hidden_from_checker_buildtests! {
     mod pool;
     mod sync;
     mod task;
+    mod trace;
     mod wait_group;
 
     /// Test tooling: the reference model, operation programs and checkers
@@ -86,6 +87,18 @@ hidden_from_checker_buildtests! {
     pub mod internals {
         pub use crate::channel::{Channel, Gate, Refusal};
         pub use crate::wait_group::WaitGroup;
+
+        /// Forgets the pool-event trace: call as each model execution starts.
+        pub fn trace_clear() {
+            crate::trace::clear();
+        }
+
+        /// The pool events of the last execution on this OS thread as lanes,
+        /// one column per model thread, ending at `failure` (the panic
+        /// message that ended it). Print it when a model fails.
+        pub fn trace_lanes(failure: &str) -> String {
+            crate::trace::lanes(failure)
+        }
     }
 
     /// README.md's example, compiled and run with the doc examples.

@@ -19,6 +19,7 @@ use crate::task::{
     drop_contained, handle_pair, unbox, Counters, Execute, Job, PanicHandler, PendingTask, Submit,
     TaskHandle,
 };
+use crate::trace;
 use crate::wait_group::WaitGroup;
 
 thread_local! {
@@ -506,12 +507,14 @@ impl fmt::Debug for Pool {
 /// were ever to unwind.
 fn work(shared: Arc<Shared>) {
     WORKER_OF.with(|me| me.set(shared.id()));
+    trace::event!(WorkerStart);
     let mut shift = Shift {
         shared: &shared,
         holding: false,
     };
     while let Some(job) = shared.channel.recv(std::mem::take(&mut shift.holding)) {
         shift.holding = true;
+        trace::event!(RunTask);
         match catch_unwind(AssertUnwindSafe(|| job.run(Some(&shared.counters)))) {
             Ok(None) => {}
             Ok(Some(payload)) => shared.handler.handle(payload),
@@ -530,6 +533,7 @@ struct Shift<'a> {
 
 impl Drop for Shift<'_> {
     fn drop(&mut self) {
+        trace::event!(WorkerExit);
         if self.holding {
             self.shared.channel.finish();
         }

@@ -11,9 +11,17 @@
 //! model poisoning and no user code ever runs under a pool lock), and
 //! [`spawn`] reports a thread that cannot be started as an `io::Error`
 //! instead of a panic.
+//!
+//! Under the model checkers the facade also records, for `crate::trace`,
+//! every lock, wait, wakeup and notify, and provides that module's view of
+//! the running model thread and its log (a plain std cell). trace.rs names
+//! none of std's, loom's or shuttle's threads or locks itself: the rule
+//! "only this module names them" holds for the trace too.
 
 use std::io;
 use std::sync::PoisonError;
+
+use crate::trace;
 
 #[cfg(all(loom, shuttle))]
 compile_error!("--cfg loom and --cfg shuttle are exclusive: pick one model checker");
@@ -70,37 +78,81 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
     t
 }
 
-pub(crate) struct Mutex<T>(base::Mutex<T>);
+pub(crate) struct Mutex<T> {
+    inner: base::Mutex<T>,
+    /// What the trace calls it (model-checker builds only).
+    #[cfg(any(loom, shuttle))]
+    name: &'static str,
+}
 
 impl<T> Mutex<T> {
+    #[cfg_attr(any(loom, shuttle), track_caller)]
     pub(crate) fn new(value: T) -> Self {
-        Mutex(base::Mutex::new(value))
+        Mutex {
+            inner: base::Mutex::new(value),
+            #[cfg(any(loom, shuttle))]
+            name: trace::named_by(std::panic::Location::caller()),
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        trace::event!(Lock(self.name));
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-pub(crate) struct Condvar(base::Condvar);
+pub(crate) struct Condvar {
+    inner: base::Condvar,
+    /// What the trace calls it (model-checker builds only).
+    #[cfg(any(loom, shuttle))]
+    name: &'static str,
+}
 
 impl Condvar {
+    #[cfg_attr(any(loom, shuttle), track_caller)]
     pub(crate) fn new() -> Self {
-        Condvar(base::Condvar::new())
+        Condvar {
+            inner: base::Condvar::new(),
+            #[cfg(any(loom, shuttle))]
+            name: trace::named_by(std::panic::Location::caller()),
+        }
+    }
+
+    /// A condvar the trace calls `name` (a no-op name in normal builds).
+    pub(crate) fn named(name: &'static str) -> Self {
+        #[cfg(not(any(loom, shuttle)))]
+        let _ = name;
+        Condvar {
+            inner: base::Condvar::new(),
+            #[cfg(any(loom, shuttle))]
+            name,
+        }
     }
 
     pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        trace::event!(Wait(self.name));
+        let guard = self.inner.wait(guard).unwrap_or_else(PoisonError::into_inner);
+        trace::event!(Woke(self.name));
+        guard
     }
 
     pub(crate) fn notify_one(&self) {
-        self.0.notify_one();
+        trace::event!(NotifyOne(self.name));
+        self.inner.notify_one();
     }
 
     pub(crate) fn notify_all(&self) {
-        self.0.notify_all();
+        trace::event!(NotifyAll(self.name));
+        self.inner.notify_all();
     }
 }
+
+// The trace's names exist only under the model checkers: in normal builds
+// the wrappers are exactly std's primitives.
+#[cfg(not(any(loom, shuttle)))]
+static_assertions::assert_eq_size!(Mutex<u64>, base::Mutex<u64>);
+#[cfg(not(any(loom, shuttle)))]
+static_assertions::assert_eq_size!(Condvar, base::Condvar);
 
 /// Starts a named thread. std's `Builder::spawn` panics on a name with an
 /// interior NUL; that and any other refusal comes back as an `io::Error`.
@@ -125,3 +177,75 @@ where
 pub(crate) fn available_parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+// What src/trace.rs needs under the model checkers: the running model
+// thread, and a log that the checker cannot see.
+
+#[cfg(any(loom, shuttle))]
+std::thread_local! {
+    /// The pool-event log of the execution running on this OS thread. A
+    /// std cell, not the checker's: recording adds no operation for the
+    /// checker to schedule. loom and shuttle run every model thread of an
+    /// execution on the test's OS thread, so one cell sees them all.
+    pub(crate) static TRACE: std::cell::RefCell<trace::Log> =
+        const { std::cell::RefCell::new(trace::Log::new()) };
+}
+
+/// Identifies a model thread within an execution.
+#[cfg(loom)]
+pub(crate) type ThreadKey = thread::ThreadId;
+/// Identifies a model thread within an execution.
+#[cfg(shuttle)]
+pub(crate) type ThreadKey = shuttle::current::TaskId;
+
+/// The running model thread; `None` while unwinding, when the checker may
+/// already be past its execution (and asking it would panic again).
+#[cfg(loom)]
+pub(crate) fn current_thread() -> Option<ThreadKey> {
+    (!thread::panicking()).then(|| thread::current().id())
+}
+
+/// The running model thread; `None` outside a running task (shuttle's
+/// `try_get_current_task` never panics and clones no name).
+#[cfg(shuttle)]
+pub(crate) fn current_thread() -> Option<ThreadKey> {
+    if thread::panicking() {
+        return None;
+    }
+    shuttle::current::try_get_current_task()
+}
+
+/// The checker's index of the running model thread (0 is main, then in
+/// spawn order), and its name if it has one.
+#[cfg(loom)]
+pub(crate) fn describe_current_thread() -> (usize, Option<String>) {
+    let me = thread::current();
+    // loom keeps the index private but prints it: "ThreadId(2)".
+    let id = format!("{:?}", me.id());
+    let index = id
+        .trim_start_matches("ThreadId(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap_or(usize::MAX);
+    (index, me.name().map(str::to_owned))
+}
+
+/// The checker's index of the running model thread (0 is main, then in
+/// spawn order), and its name if it has one.
+#[cfg(shuttle)]
+pub(crate) fn describe_current_thread() -> (usize, Option<String>) {
+    let me = thread::current();
+    (usize::from(me.id()), me.name().map(str::to_owned))
+}
+
+/// Whether a thread id belongs to one execution (loom's do; shuttle reuses
+/// them), so that meeting a known index under a new id means a new execution.
+#[cfg(any(loom, shuttle))]
+pub(crate) const THREAD_IDS_NAME_THE_EXECUTION: bool = cfg!(loom);
+
+/// The name the checker gives the main model thread, if any.
+#[cfg(loom)]
+pub(crate) const MAIN_THREAD_NAME: &str = "main";
+/// The name the checker gives the main model thread, if any.
+#[cfg(shuttle)]
+pub(crate) const MAIN_THREAD_NAME: &str = "main-thread";

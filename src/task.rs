@@ -112,14 +112,25 @@ where
 }
 
 struct Slot<T> {
-    result: Mutex<Option<Result<T, TaskError>>>,
+    state: Mutex<SlotState<T>>,
     ready: Condvar,
+}
+
+struct SlotState<T> {
+    result: Option<Result<T, TaskError>>,
+    /// The handle's owner sleeps on `ready`: only then is a notify needed.
+    waiting: bool,
 }
 
 impl<T> Slot<T> {
     fn fill(&self, result: Result<T, TaskError>) {
-        *self.result.lock() = Some(result);
-        self.ready.notify_one();
+        let mut s = self.state.lock();
+        s.result = Some(result);
+        let wake = s.waiting;
+        drop(s);
+        if wake {
+            self.ready.notify_one();
+        }
     }
 }
 
@@ -154,7 +165,10 @@ impl<T> Drop for Completer<T> {
 /// A new handle and the completer that resolves it.
 pub(crate) fn handle_pair<T>() -> (TaskHandle<T>, Completer<T>) {
     let slot = Arc::new(Slot {
-        result: Mutex::new(None),
+        state: Mutex::new(SlotState {
+            result: None,
+            waiting: false,
+        }),
         ready: Condvar::new(),
     });
     let done = Completer {
@@ -204,12 +218,13 @@ impl<T> TaskHandle<T> {
     /// open.send(()).unwrap();
     /// ```
     pub fn join(self) -> Result<T, TaskError> {
-        let mut result = self.slot.result.lock();
+        let mut s = self.slot.state.lock();
         loop {
-            if let Some(result) = result.take() {
+            if let Some(result) = s.result.take() {
                 return result;
             }
-            result = self.slot.ready.wait(result);
+            s.waiting = true;
+            s = self.slot.ready.wait(s);
         }
     }
 
@@ -225,7 +240,7 @@ impl<T> TaskHandle<T> {
     /// assert!(handle.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.slot.result.lock().is_some()
+        self.slot.state.lock().result.is_some()
     }
 }
 
@@ -289,8 +304,8 @@ impl PendingTask {
 
     /// Runs the task on the calling thread. A `submit` task's value or
     /// panic goes to its handle; an `execute` task's panic goes to the
-    /// pool's panic handler, as it would have on a worker. Either way the
-    /// panic does not unwind into the caller.
+    /// pool's panic handler (called on this thread), as it would have on a
+    /// worker. No panic unwinds into the caller.
     ///
     /// ```
     /// use verified_pool::Pool;
@@ -307,8 +322,13 @@ impl PendingTask {
     /// open.send(()).unwrap();
     /// ```
     pub fn run(self) {
-        if let Some(payload) = self.job.run(None) {
-            self.handler.handle(payload);
+        let PendingTask { job, handler } = self;
+        match catch_unwind(AssertUnwindSafe(|| job.run(None))) {
+            Ok(None) => {}
+            Ok(Some(payload)) => handler.handle(payload),
+            // As on a worker: a panicking drop of what the task left behind
+            // (e.g. a result whose handle is gone).
+            Err(payload) => drop_contained(payload),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! zero and that every waiter wakes when it reaches zero.
 
 use crate::sync::{Condvar, Mutex};
+use crate::trace;
 
 /// A counter of live members that waiters can block on until it is zero.
 pub struct WaitGroup {
@@ -37,6 +38,7 @@ impl WaitGroup {
         *live = live
             .checked_sub(1)
             .expect("wait-group: done() without a matching add()");
+        trace::event!(Live { left: *live });
         if *live == 0 {
             self.zero.notify_all();
         }
@@ -53,5 +55,11 @@ impl WaitGroup {
         while *live > 0 {
             live = self.zero.wait(live);
         }
+    }
+}
+
+impl Default for WaitGroup {
+    fn default() -> Self {
+        WaitGroup::new()
     }
 }

@@ -1,7 +1,7 @@
 //! What every model shares: which checker runs it, how far it explores
 //! (set here, never taken from the environment), a panic hook that keeps
-//! expected task panics quiet, and helpers built on the checker's own
-//! primitives.
+//! expected task panics quiet and prints the pool trace of a failing
+//! execution, and helpers built on the checker's own primitives.
 //!
 //! Each scenario body is written once and run by both checkers: under
 //! `--cfg loom` exhaustively (to a preemption bound) at the small `Scale`
@@ -9,10 +9,13 @@
 //! `Scale::SHUTTLE` (4 workers, 3 extra threads, 21+ tasks), which loom's
 //! 5-thread limit and state space cannot reach.
 
-#![allow(dead_code)] // each model file uses a different subset
+#![allow(dead_code, unused_imports)] // each model file uses a different subset
 
-use std::panic;
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
+
+use verified_pool::internals::{trace_clear, trace_lanes};
 
 #[cfg(loom)]
 pub use loom::{
@@ -75,14 +78,43 @@ pub const SHUTTLE_ITERATIONS: usize = 20_000;
 #[cfg(shuttle)]
 pub const PCT_DEPTH: usize = 3;
 
+thread_local! {
+    /// Whether the pool trace of the model running on this OS thread is
+    /// still to be printed (loom and shuttle run all of a model's threads
+    /// on the test's OS thread, where the panic hook runs too).
+    static TRACE_PENDING: Cell<bool> = const { Cell::new(false) };
+}
+
 /// Runs `scenario` under the checker this build uses: loom at `loom_scale`
 /// and `bound`, or shuttle at `Scale::SHUTTLE`, and prints what was
 /// explored (see it with `--nocapture`).
+///
+/// When the model fails, the pool events of the failing execution are
+/// printed as lanes (one column per thread) before the checker's report:
+/// by the panic hook at the first unexpected panic (so they show even if
+/// loom then aborts), or here if only an expected panic escaped.
 pub fn check<F>(name: &str, bound: Bound, loom_scale: Scale, scenario: F)
 where
     F: Fn(Scale) + Sync + Send + 'static,
 {
     quiet_expected_panics();
+    TRACE_PENDING.with(|pending| pending.set(true));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        explore(name, bound, loom_scale, scenario)
+    }));
+    let pending = TRACE_PENDING.with(|pending| pending.replace(false));
+    if let Err(payload) = outcome {
+        if pending {
+            eprintln!("{}", trace_lanes(&message(payload.as_ref())));
+        }
+        panic::resume_unwind(payload);
+    }
+}
+
+fn explore<F>(name: &str, bound: Bound, loom_scale: Scale, scenario: F)
+where
+    F: Fn(Scale) + Sync + Send + 'static,
+{
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = std::time::Instant::now();
     #[cfg(loom)]
@@ -99,6 +131,7 @@ where
         let seen = std::sync::Arc::clone(&counter);
         builder.check(move || {
             seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            trace_clear();
             scenario(loom_scale);
         });
         println!(
@@ -115,6 +148,7 @@ where
             let (seen, scenario) = (std::sync::Arc::clone(&counter), scenario.clone());
             move || {
                 seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                trace_clear();
                 scenario(Scale::SHUTTLE);
             }
         };
@@ -141,10 +175,32 @@ fn quiet_expected_panics() {
         let default = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if info.payload().downcast_ref::<&str>() != Some(&EXPECTED) {
+                if TRACE_PENDING.with(|pending| pending.replace(false)) {
+                    let at = info
+                        .location()
+                        .map(|at| format!("\n(at {}:{})", at.file(), at.line()))
+                        .unwrap_or_default();
+                    eprintln!(
+                        "{}",
+                        trace_lanes(&format!("{}{at}", message(info.payload())))
+                    );
+                }
                 default(info);
             }
         }));
     });
+}
+
+/// The text of a panic payload.
+fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "(a panic with a non-text payload)".to_owned(),
+    }
 }
 
 /// Counts how often tasks carrying it ran. Each task holds a clone of the

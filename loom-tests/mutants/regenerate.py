@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the mutant patches B<n>-<name>.patch from the table below.
+"""Writes the mutant patches B<n>-<name>.patch (catalogue bugs) and
+P<n>-<name>.patch (promises the catalogue has no bug for) from the table below.
 
 Each mutant is the Rust shape of one catalogue bug (../../../shared/CONTRACT.md,
 B1-B10): a small edit of src/ that the loom suite must catch. The table is
@@ -60,7 +61,7 @@ MUTANTS = {
         "queue: accepted tasks are dropped at shutdown.",
         [
             ("src/channel.rs", "        loop {\n            if let Some(item) = s.items.pop_front() {",
-             "        loop {\n            if s.gate != Gate::Open {\n                return None;\n            }\n            if let Some(item) = s.items.pop_front() {"),
+             "        loop {\n            if s.gate != Gate::Open {\n                trace::event!(RecvClosed { queued: s.items.len() });\n                return None;\n            }\n            if let Some(item) = s.items.pop_front() {"),
         ],
     ),
     "B4-stop-forgets-queued": (
@@ -145,7 +146,7 @@ MUTANTS = {
     "B7-drop-after-close": (
         "A send after close reports success and drops the task silently.",
         [
-            ("src/channel.rs", "            if s.gate != Gate::Open {\n                s.refused += 1;\n                return Err((item, Refusal::Closed));",
+            ("src/channel.rs", "            if s.gate != Gate::Open {\n                s.refused += 1;\n                trace::event!(RefusedClosed);\n                return Err((item, Refusal::Closed));",
              "            if s.gate != Gate::Open {\n                s.accepted += 1;\n                drop(s);\n                drop(item);\n                return Ok(());"),
         ],
     ),
@@ -182,6 +183,21 @@ MUTANTS = {
             ("src/channel.rs", "            s = self.room.wait(s);", "            s = self.items.wait(s);"),
             ("src/channel.rs", "                    self.room.notify_one();", "                    self.items.notify_one();"),
             ("src/channel.rs", "            self.room.notify_all();", "            self.items.notify_all();"),
+        ],
+    ),
+    "P9-zero-workers-accepted": (
+        "Promise 9: a pool of zero workers is built without complaint; every "
+        "task given to it would wait forever.",
+        [
+            ("src/builder.rs", "        if workers == 0 {\n            return Err(BuildError::ZeroWorkers);\n        }\n", ""),
+        ],
+    ),
+    "P9-failed-spawn-not-counted-out": (
+        "Promise 9 (and B5): a worker that fails to spawn is never counted "
+        "out of the wait-group, so cleaning up the half-built pool waits "
+        "forever for it.",
+        [
+            ("src/pool.rs", "                    shared.live.done();\n                    drop(Pool {", "                    drop(Pool {"),
         ],
     ),
     "B10-self-join": (
@@ -263,6 +279,12 @@ CAUGHT_BY = {
     "B9-shared-condvar-wrong-waiter": [
         "shuttle:loom_parts::channel_backpressure_wakes_blocked_senders",
     ],
+    "P9-zero-workers-accepted": [
+        "loom_build::bad_input_is_a_build_error_with_no_thread_left",
+    ],
+    "P9-failed-spawn-not-counted-out": [
+        "loom_build::bad_input_is_a_build_error_with_no_thread_left",
+    ],
     "B10-self-join": [
         "loom_join::waiting_from_own_worker_is_refused",
         "loom_join::last_pool_dropped_on_its_own_worker_does_not_deadlock",
@@ -271,7 +293,7 @@ CAUGHT_BY = {
 
 
 def main():
-    for old in HERE.glob("B*.patch"):
+    for old in HERE.glob("*.patch"):
         old.unlink()
     for name, (why, edits) in MUTANTS.items():
         files = {}
