@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Backoff, Condvar, Mutex, MutexGuard};
 use crate::trace;
 
 /// Whether the channel still accepts items.
@@ -126,7 +126,13 @@ impl<T> Channel<T> {
         s.items.push_back(item);
         s.accepted += 1;
         trace::event!(Pushed { queued: s.items.len() });
-        if s.sleeping_receivers > 0 {
+        let wake = s.sleeping_receivers > 0;
+        // Notify after unlocking, so the woken receiver does not run
+        // straight into the lock this sender still holds. A receiver counted
+        // in `sleeping_receivers` was counted under the lock that its `wait`
+        // releases atomically, so it is already waiting and cannot miss this.
+        drop(s);
+        if wake {
             self.items.notify_one();
         }
         Ok(())
@@ -140,6 +146,7 @@ impl<T> Channel<T> {
         if finished {
             self.finish_locked(&mut s);
         }
+        let backoff = Backoff::new();
         loop {
             if let Some(item) = s.items.pop_front() {
                 s.taken += 1;
@@ -152,6 +159,15 @@ impl<T> Channel<T> {
             if s.gate != Gate::Open {
                 trace::event!(RecvClosed { queued: s.items.len() });
                 return None;
+            }
+            if !backoff.is_completed() {
+                // A sender is often about to push: give it the lock and the
+                // CPU briefly before paying for a park and a wake-up. Every
+                // condition is checked again under the lock afterwards.
+                drop(s);
+                backoff.snooze();
+                s = self.state.lock();
+                continue;
             }
             trace::event!(RecvEmpty);
             s.sleeping_receivers += 1;

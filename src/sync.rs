@@ -78,6 +78,30 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
     t
 }
 
+/// A short wait before parking: a few rounds of spinning, then of
+/// yielding, then it reports completion (std builds: crossbeam's).
+/// Under a model checker it is complete at once, so the models explore
+/// exactly the lock/wait protocol; the snooze path it skips only drops the
+/// lock and re-checks everything after taking it again.
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) use crossbeam_utils::Backoff;
+
+#[cfg(any(loom, shuttle))]
+pub(crate) struct Backoff;
+
+#[cfg(any(loom, shuttle))]
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Backoff
+    }
+
+    pub(crate) fn snooze(&self) {}
+
+    pub(crate) fn is_completed(&self) -> bool {
+        true
+    }
+}
+
 pub(crate) struct Mutex<T> {
     inner: base::Mutex<T>,
     /// What the trace calls it (model-checker builds only).
