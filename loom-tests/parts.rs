@@ -34,18 +34,7 @@ fn channel_send_recv_close_race() {
                 })
             })
             .collect();
-        let receivers: Vec<_> = (0..s.workers)
-            .map(|_| {
-                let channel = channel.clone();
-                thread::spawn(move || {
-                    let mut got = 0;
-                    while channel.recv(got > 0).is_some() {
-                        got += 1;
-                    }
-                    got
-                })
-            })
-            .collect();
+        let receivers = spawn_receivers(&channel, s.workers);
         channel.close();
         let sent: usize = senders.into_iter().map(|t| t.join().unwrap()).sum();
         let got: usize = receivers.into_iter().map(|t| t.join().unwrap()).sum();
@@ -54,6 +43,26 @@ fn channel_send_recv_close_race() {
         assert_eq!(snapshot.accepted, sent as u64);
         assert_eq!(snapshot.refused, (s.threads * s.tasks - sent) as u64);
     });
+}
+
+/// `n` receivers that take items (reporting each finished with the next
+/// take) until the channel is closed and empty; each returns its count.
+fn spawn_receivers<T: Send + 'static>(
+    channel: &Arc<Channel<T>>,
+    n: usize,
+) -> Vec<thread::JoinHandle<usize>> {
+    (0..n)
+        .map(|_| {
+            let channel = channel.clone();
+            thread::spawn(move || {
+                let mut got = 0;
+                while channel.recv(got > 0).is_some() {
+                    got += 1;
+                }
+                got
+            })
+        })
+        .collect()
 }
 
 /// Promises 5, 8 (B5): members leave while threads wait; the count never
@@ -101,18 +110,7 @@ fn channel_backpressure_wakes_blocked_senders() {
     let loom = Scale::new(1, 2, 1);
     check("channel_backpressure", Bound::Preemptions(3), loom, |s| {
         let channel = Arc::new(Channel::new(Some(1)));
-        let receivers: Vec<_> = (0..s.workers)
-            .map(|_| {
-                let channel = channel.clone();
-                thread::spawn(move || {
-                    let mut got = 0;
-                    while channel.recv(got > 0).is_some() {
-                        got += 1;
-                    }
-                    got
-                })
-            })
-            .collect();
+        let receivers = spawn_receivers(&channel, s.workers);
         let senders: Vec<_> = (0..s.threads)
             .map(|i| {
                 let channel = channel.clone();
