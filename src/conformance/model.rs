@@ -237,6 +237,19 @@ pub struct Progress {
 }
 
 /// The sequential reference model of a pool (see the module docs).
+///
+/// ```
+/// use verified_pool::conformance::{Expect, Model, Op, TaskKind};
+/// use verified_pool::{RejectReason, State};
+///
+/// let mut model = Model::new(1, None);
+/// let first = model.apply(&Op::Submit(TaskKind::Value));
+/// assert_eq!(first.expect, Expect::Accepted(0));
+/// model.apply(&Op::Shutdown);
+/// assert_eq!(model.state(), State::ShuttingDown);
+/// let late = model.apply(&Op::Execute(TaskKind::Value));
+/// assert_eq!(late.expect, Expect::Refused(1, RejectReason::ShutDown));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Model {
     workers: usize,

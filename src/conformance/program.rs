@@ -45,6 +45,16 @@ const TRACE_LINES: usize = 400;
 
 /// A pool configuration and the operations each thread runs on it.
 ///
+/// ```
+/// use verified_pool::conformance::{Op, Program, TaskKind};
+///
+/// // One thread; two threads would be `threads: vec![ops_a, ops_b]`.
+/// let program = Program::sequential(1, Some(2), vec![Op::Submit(TaskKind::Value), Op::Shutdown]);
+/// assert_eq!((program.workers, program.capacity, program.threads.len()), (1, Some(2), 1));
+/// // What the fuzzer does: any bytes give a program within the limits, or None.
+/// let _ = Program::from_fuzz_input(&[7; 64]);
+/// ```
+///
 /// Its `Arbitrary` implementation (what the fuzzer uses) only makes values
 /// within the limits; [`check_program`] clamps a hand-made program into
 /// them ([`normalized`](Self::normalized)).
@@ -172,6 +182,23 @@ pub fn check_program(program: &Program) -> Result<(), Violation> {
 }
 
 /// [`check_program`] for any [`PoolUnderTest`].
+///
+/// ```
+/// use std::time::Duration;
+/// use verified_pool::conformance::{check_program_on, CheckOptions, Op, Program, TaskKind};
+/// use verified_pool::Pool;
+///
+/// // Any pool with a PoolUnderTest adapter goes here; Pool has one.
+/// let program = Program::sequential(2, None, vec![
+///     Op::Execute(TaskKind::Panic),
+///     Op::Submit(TaskKind::Value),
+///     Op::WaitIdle,
+///     Op::Stats,
+///     Op::Join,
+/// ]);
+/// let options = CheckOptions { hang_timeout: Duration::from_secs(5) };
+/// check_program_on::<Pool>(&program, &options).unwrap();
+/// ```
 pub fn check_program_on<P: PoolUnderTest>(
     program: &Program,
     options: &CheckOptions,
