@@ -12,7 +12,6 @@ use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
-use std::time::Duration;
 
 use common::*;
 use verified_pool::{
@@ -84,10 +83,7 @@ fn b1_stop_and_join_visit_exactly_the_started_workers() {
             drop(pool);
             drop(Pool::new(n).unwrap());
         }
-        assert_eq!(
-            threads_still_named("b1slot", Duration::from_secs(2)),
-            Vec::<String>::new()
-        );
+        assert_no_thread_named("b1slot");
     });
 }
 
@@ -515,10 +511,7 @@ fn b8_join_and_drop_leave_no_worker_thread_running() {
                 "{prefix}: a worker thread outlived it"
             );
             assert!(workers.is_none_or(|w| w == 0), "{prefix}: {workers:?}");
-            assert_eq!(
-                threads_still_named(prefix, Duration::from_secs(2)),
-                Vec::<String>::new()
-            );
+            assert_no_thread_named(prefix);
         }
         // Stopping with idle workers: they must be woken to exit.
         let pool = Pool::builder()
@@ -528,10 +521,7 @@ fn b8_join_and_drop_leave_no_worker_thread_running() {
             .unwrap();
         drop(pool.stop());
         pool.join().unwrap();
-        assert_eq!(
-            threads_still_named("b8stop", Duration::from_secs(2)),
-            Vec::<String>::new()
-        );
+        assert_no_thread_named("b8stop");
     });
 }
 

@@ -18,7 +18,6 @@ use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier, Mutex, Weak};
 use std::thread;
-use std::time::Duration;
 
 use common::*;
 use verified_pool::{
@@ -977,10 +976,7 @@ fn p5_join_returns_only_after_every_worker_thread_exited() {
         );
         assert_eq!(pool.state(), State::Terminated);
         assert_eq!(pool.stats().workers, 0);
-        assert_eq!(
-            threads_still_named("p5exit-", Duration::from_secs(2)),
-            Vec::<String>::new()
-        );
+        assert_no_thread_named("p5exit-");
     });
 }
 
@@ -1077,10 +1073,7 @@ fn p5_dropping_the_pool_joins_it() {
         drop(pool);
         assert_eq!(load_all(&runs), vec![1; 200], "drop ran the queue");
         assert_eq!(exited.load(SeqCst), 2, "drop joined every worker");
-        assert_eq!(
-            threads_still_named("p5drop-", Duration::from_secs(2)),
-            Vec::<String>::new()
-        );
+        assert_no_thread_named("p5drop-");
     });
 }
 
@@ -1654,10 +1647,7 @@ fn p9_an_impossible_stack_size_is_a_spawn_error_and_leaves_no_thread() {
         assert!(matches!(err, BuildError::Spawn(_)), "{err:?}");
         assert!(err.source().is_some(), "Spawn carries the io::Error");
         assert_printable_error(&err);
-        assert_eq!(
-            threads_still_named("p9stack", Duration::from_secs(2)),
-            Vec::<String>::new()
-        );
+        assert_no_thread_named("p9stack");
     });
 }
 
@@ -1671,10 +1661,7 @@ fn p9_a_nul_byte_in_the_thread_name_is_a_spawn_error_and_leaves_no_thread() {
             .expect_err("thread names cannot hold NUL");
         assert!(matches!(err, BuildError::Spawn(_)), "{err:?}");
         assert!(err.source().is_some());
-        assert_eq!(
-            threads_still_named("p9nul", Duration::from_secs(2)),
-            Vec::<String>::new()
-        );
+        assert_no_thread_named("p9nul");
     });
 }
 
@@ -1704,10 +1691,7 @@ fn p9_an_absurd_worker_count_is_a_build_error_not_a_panic() {
                     .or(payload.downcast_ref::<String>().map(String::as_str))
             ),
         }
-        assert_eq!(
-            threads_still_named("p9huge", Duration::from_secs(2)),
-            Vec::<String>::new()
-        );
+        assert_no_thread_named("p9huge");
     });
 }
 

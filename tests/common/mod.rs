@@ -319,6 +319,16 @@ pub fn threads_still_named(prefix: &str, patience: Duration) -> Vec<String> {
     }
 }
 
+/// Fails unless, within 2 s, no thread of this process is named with
+/// `prefix` (a pool that was joined or dropped must leave none behind).
+#[track_caller]
+pub fn assert_no_thread_named(prefix: &str) {
+    assert_eq!(
+        threads_still_named(prefix, Duration::from_secs(2)),
+        Vec::<String>::new()
+    );
+}
+
 /// Waits until `pool.state()` is no longer `from` and returns the new state.
 pub fn wait_state_leaves(pool: &Pool, from: State) -> State {
     loop {
