@@ -56,7 +56,10 @@ pub enum State {
     /// `stop()` was called: new tasks are refused, queued ones were handed
     /// back; running ones finish.
     Stopping,
-    /// Every worker thread has exited.
+    /// Every worker has left its loop for good (the queue is empty or was
+    /// handed back). The OS threads may still be finishing their
+    /// thread-local destructors; [`Pool::join`] waits for those too, as it
+    /// joins the threads.
     Terminated,
 }
 
