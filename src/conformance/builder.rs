@@ -14,12 +14,35 @@ use super::program::from_fuzz_input;
 use super::{ensure, violation, DeliberatePanic, Violation};
 
 /// The most workers a [`BuildConfig`] asks for.
+///
+/// ```
+/// use verified_pool::conformance::{BuildConfig, MAX_BUILD_WORKERS};
+///
+/// for byte in [0x07, 0x55, 0xff] {
+///     let config = BuildConfig::from_fuzz_input(&[byte; 64]).unwrap();
+///     assert!(config.workers.unwrap_or(0) <= MAX_BUILD_WORKERS);
+/// }
+/// ```
 pub const MAX_BUILD_WORKERS: usize = 64;
 
 /// How long a leaked thread may take to show up as gone.
 const THREAD_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builder settings, including the absurd ones.
+///
+/// ```
+/// use verified_pool::conformance::{check_build, BuildConfig, ThreadCheck};
+///
+/// let config = BuildConfig {
+///     workers: Some(2),
+///     capacity: Some(4),
+///     thread_name: Some("kit".into()), // the workers must be "kit-0" and "kit-1"
+///     stack_size: None,                 // the builder's default
+///     panic_handler: true,
+///     tasks: 3,
+/// };
+/// check_build(&config, ThreadCheck::TasksOnly).unwrap();
+/// ```
 #[derive(Arbitrary, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BuildConfig {
     /// `Builder::workers`, 0 to [`MAX_BUILD_WORKERS`] (`None`: not called).
@@ -76,12 +99,37 @@ fn arbitrary_size(u: &mut Unstructured<'_>) -> arbitrary::Result<Option<usize>> 
 impl BuildConfig {
     /// Decodes fuzzer input as `fuzz_target!` does (see
     /// [`Program::from_fuzz_input`](super::Program::from_fuzz_input)).
+    ///
+    /// ```
+    /// use verified_pool::conformance::{check_build, BuildConfig, ThreadCheck};
+    ///
+    /// assert!(BuildConfig::from_fuzz_input(&[0; 4]).is_none()); // too short: skipped
+    /// let config = BuildConfig::from_fuzz_input(&[3; 64]).unwrap();
+    /// assert!(config.tasks <= 4);
+    /// check_build(&config, ThreadCheck::TasksOnly).unwrap();
+    /// ```
     pub fn from_fuzz_input(bytes: &[u8]) -> Option<BuildConfig> {
         from_fuzz_input(bytes)
     }
 }
 
 /// How [`check_build`] looks for threads left behind.
+///
+/// ```
+/// use verified_pool::conformance::{check_build, BuildConfig, ThreadCheck};
+///
+/// let config = BuildConfig {
+///     workers: Some(2),
+///     capacity: None,
+///     thread_name: None,
+///     stack_size: None,
+///     panic_handler: false,
+///     tasks: 2,
+/// };
+/// // A doc test is a process of its own where no other thread comes or goes,
+/// // so counting the whole process's threads is sound here.
+/// check_build(&config, ThreadCheck::Process).unwrap();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ThreadCheck {
     /// Counts the process's threads (Linux: `/proc/self/status`) before

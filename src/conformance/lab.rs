@@ -23,6 +23,21 @@ use super::DeliberatePanic;
 
 /// What the current thread is doing for the harness; tasks read it when
 /// they run or are dropped.
+///
+/// ```
+/// use verified_pool::conformance::{Lab, Role, TaskKind, Via};
+/// use verified_pool::Pool;
+///
+/// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+/// let handle = pool.submit(lab.task(TaskKind::Value, Via::Submit).into_submit()).unwrap();
+/// handle.join().unwrap();
+/// pool.shutdown();
+/// let refused = pool.execute(lab.task(TaskKind::Value, Via::Execute).into_execute()).unwrap_err();
+/// let _role = Role::DroppingRefused.enter();
+/// drop(refused.into_inner());
+/// assert_eq!(lab.record(0).ran_as, Some(Role::Other)); // a worker of the pool
+/// assert_eq!(lab.record(1).dropped_as, Some(Role::DroppingRefused));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Not a harness thread: for a task, a worker of the pool.
@@ -44,11 +59,30 @@ thread_local! {
 
 impl Role {
     /// The current thread's role.
+    ///
+    /// ```
+    /// use verified_pool::conformance::Role;
+    ///
+    /// assert_eq!(Role::current(), Role::Other); // a thread the harness has not marked
+    /// let _role = Role::Driver.enter();
+    /// assert_eq!(Role::current(), Role::Driver);
+    /// ```
     pub fn current() -> Role {
         ROLE.with(Cell::get)
     }
 
     /// Makes this the current thread's role until the guard is dropped.
+    ///
+    /// ```
+    /// use verified_pool::conformance::Role;
+    ///
+    /// {
+    ///     let _running = Role::RunningPending.enter();
+    ///     let _dropping = Role::DroppingPending.enter();
+    ///     assert_eq!(Role::current(), Role::DroppingPending);
+    /// }
+    /// assert_eq!(Role::current(), Role::Other); // both guards dropped
+    /// ```
     pub fn enter(self) -> RoleGuard {
         RoleGuard {
             previous: ROLE.with(|r| r.replace(self)),
@@ -58,6 +92,16 @@ impl Role {
 }
 
 /// Restores the thread's previous [`Role`] when dropped.
+///
+/// ```
+/// use verified_pool::conformance::{Role, RoleGuard};
+///
+/// let guard: RoleGuard = Role::Driver.enter();
+/// // The role is this thread's alone.
+/// assert_eq!(std::thread::spawn(Role::current).join().unwrap(), Role::Other);
+/// drop(guard);
+/// assert_eq!(Role::current(), Role::Other);
+/// ```
 #[must_use = "the role lasts only as long as the guard"]
 pub struct RoleGuard {
     previous: Role,
@@ -79,6 +123,22 @@ impl fmt::Debug for RoleGuard {
 }
 
 /// What happened to one task, as it recorded it.
+///
+/// ```
+/// use verified_pool::conformance::{silence_deliberate_panics, Lab, Record, Role, TaskKind, Via};
+/// use verified_pool::Pool;
+///
+/// silence_deliberate_panics();
+/// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+/// let handle = pool.submit(lab.task(TaskKind::Panic, Via::Submit).into_submit()).unwrap();
+/// assert!(handle.join().is_err());
+/// let record: Record = lab.record(0);
+/// assert_eq!((record.kind, record.via), (TaskKind::Panic, Via::Submit));
+/// assert_eq!(record.ran_as, Some(Role::Other)); // a worker
+/// assert!(record.finished && !record.ran_twice && !record.started_after_join);
+/// // Its panic went to the handle, not to the panic handler.
+/// assert_eq!((record.dropped_as, record.handler_deliveries), (None, 0));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
     /// What the task does.
@@ -102,6 +162,19 @@ pub struct Record {
 
 impl Record {
     /// Whether it ran on a pool worker.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, Role, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// pool.submit(lab.task(TaskKind::Value, Via::Submit).into_submit()).unwrap().join().unwrap();
+    /// let here = lab.task(TaskKind::Value, Via::Submit);
+    /// let _role = Role::RunningPending.enter();
+    /// here.run();
+    /// assert!(lab.record(0).ran_on_worker());
+    /// assert!(!lab.record(1).ran_on_worker());
+    /// ```
     pub fn ran_on_worker(&self) -> bool {
         self.ran_as == Some(Role::Other)
     }
@@ -164,6 +237,22 @@ impl Inner {
 
 /// The gates, the ledger of tasks and the census of worker threads for one
 /// run of the harness. Cloning gives another handle to the same lab.
+///
+/// ```
+/// use std::time::Duration;
+/// use verified_pool::conformance::{GateId, Lab, Progress, TaskKind, Via};
+/// use verified_pool::Pool;
+///
+/// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+/// let task = lab.task(TaskKind::Block(GateId::A), Via::Submit);
+/// let handle = pool.submit(task.into_submit()).unwrap();
+/// let busy = Progress { worker_started: 1, ..Progress::default() };
+/// lab.settle(busy, Duration::from_secs(10)).unwrap(); // task 0 waits on gate A
+/// lab.open(GateId::A);
+/// assert_eq!(handle.join().unwrap(), 0);
+/// pool.join().unwrap();
+/// assert_eq!(lab.live_workers(), 0); // promise 5: the worker thread is gone
+/// ```
 #[derive(Clone)]
 pub struct Lab {
     inner: Arc<Inner>,
@@ -189,6 +278,15 @@ impl fmt::Debug for Lab {
 
 impl Lab {
     /// A lab with both gates closed and no task.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, Progress};
+    ///
+    /// let lab = Lab::new();
+    /// assert!(lab.records().is_empty());
+    /// assert_eq!(lab.progress(), Progress::default());
+    /// assert_eq!((lab.live_workers(), lab.workers_seen()), (0, 0));
+    /// ```
     pub fn new() -> Self {
         Lab {
             inner: Arc::new(Inner {
@@ -208,6 +306,17 @@ impl Lab {
     }
 
     /// A new task; ids are handed out in order from 0.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    ///
+    /// let lab = Lab::new();
+    /// let task = lab.task(TaskKind::Panic, Via::Execute);
+    /// assert_eq!(task.id(), 0);
+    /// let record = lab.record(0);
+    /// assert_eq!((record.kind, record.via), (TaskKind::Panic, Via::Execute));
+    /// assert_eq!(record.ran_as, None); // made, not run yet
+    /// ```
     pub fn task(&self, kind: TaskKind, via: Via) -> LabTask {
         let mut s = self.inner.lock();
         let id = s.records.len() as TaskId;
@@ -230,6 +339,23 @@ impl Lab {
     }
 
     /// Opens gate `g`: tasks blocked on it return.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(2).unwrap());
+    /// let on_a = lab.task(TaskKind::Block(GateId::A), Via::Submit).into_submit();
+    /// let on_a = pool.submit(on_a).unwrap();
+    /// let on_b = lab.task(TaskKind::Block(GateId::B), Via::Submit).into_submit();
+    /// let on_b = pool.submit(on_b).unwrap();
+    /// lab.open(GateId::A);
+    /// assert_eq!(on_a.join().unwrap(), 0);
+    /// let b_done = on_b.is_finished(); // gate B is still shut
+    /// lab.open(GateId::B);
+    /// assert!(!b_done);
+    /// assert_eq!(on_b.join().unwrap(), 1);
+    /// ```
     pub fn open(&self, g: GateId) {
         let mut s = self.inner.lock();
         s.open[g.index()] = true;
@@ -237,6 +363,19 @@ impl Lab {
     }
 
     /// Opens both gates.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(2).unwrap());
+    /// for gate in GateId::ALL {
+    ///     pool.execute(lab.task(TaskKind::Block(gate), Via::Execute).into_execute()).unwrap();
+    /// }
+    /// lab.open_all();
+    /// pool.wait_idle().unwrap();
+    /// assert!(lab.records().iter().all(|record| record.finished));
+    /// ```
     pub fn open_all(&self) {
         let mut s = self.inner.lock();
         s.open = [true; 2];
@@ -244,6 +383,17 @@ impl Lab {
     }
 
     /// What the tasks have reported so far.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// pool.execute(lab.task(TaskKind::Value, Via::Execute).into_execute()).unwrap();
+    /// pool.wait_idle().unwrap();
+    /// let progress = lab.progress();
+    /// assert_eq!((progress.worker_started, progress.worker_finished), (1, 1));
+    /// ```
     pub fn progress(&self) -> Progress {
         self.inner.lock().progress
     }
@@ -251,6 +401,22 @@ impl Lab {
     /// Waits until the tasks have reported exactly `want` (see
     /// [`Model::progress`](super::Model::progress)). An error says how far
     /// they got, at once if they went past `want`, else after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verified_pool::conformance::{GateId, Lab, Model, Op, Progress, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool, mut model) = (Lab::new(), Pool::new(1).unwrap(), Model::new(1, None));
+    /// pool.execute(lab.task(TaskKind::Block(GateId::A), Via::Execute).into_execute()).unwrap();
+    /// model.apply(&Op::Execute(TaskKind::Block(GateId::A)));
+    /// lab.settle(model.progress(), Duration::from_secs(10)).unwrap(); // the worker took task 0
+    /// let stats = pool.stats();
+    /// let past = lab.settle(Progress::default(), Duration::from_secs(10)); // fails at once
+    /// lab.open(GateId::A);
+    /// model.check_stats(&stats, false).unwrap();
+    /// assert!(past.is_err());
+    /// ```
     pub fn settle(&self, want: Progress, timeout: Duration) -> Result<(), String> {
         let mut last = Progress::default();
         self.inner
@@ -278,6 +444,19 @@ impl Lab {
 
     /// A copy of task `id`'s record.
     ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, Role, TaskKind, Via};
+    ///
+    /// let lab = Lab::new();
+    /// let task = lab.task(TaskKind::Value, Via::Submit);
+    /// {
+    ///     let _role = Role::DroppingPending.enter(); // as when cancelling what stop() handed back
+    ///     drop(task);
+    /// }
+    /// let record = lab.record(0);
+    /// assert_eq!((record.ran_as, record.dropped_as), (None, Some(Role::DroppingPending)));
+    /// ```
+    ///
     /// # Panics
     /// If no such task was made.
     pub fn record(&self, id: TaskId) -> Record {
@@ -285,33 +464,110 @@ impl Lab {
     }
 
     /// Copies of every record, indexed by task id.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(2).unwrap());
+    /// for _ in 0..3 {
+    ///     pool.execute(lab.task(TaskKind::Value, Via::Execute).into_execute()).unwrap();
+    /// }
+    /// pool.join().unwrap();
+    /// let records = lab.records();
+    /// assert_eq!(records.len(), 3);
+    /// assert!(records.iter().all(|record| record.ran_on_worker() && record.finished));
+    /// ```
     pub fn records(&self) -> Vec<Record> {
         self.inner.lock().records.clone()
     }
 
     /// Worker threads that ran a task and have not exited yet.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// pool.submit(lab.task(TaskKind::Value, Via::Submit).into_submit()).unwrap().join().unwrap();
+    /// assert_eq!(lab.live_workers(), 1);
+    /// pool.join().unwrap();
+    /// assert_eq!(lab.live_workers(), 0); // promise 5: join() returned, the thread is gone
+    /// ```
     pub fn live_workers(&self) -> usize {
         self.inner.lock().live_workers
     }
 
     /// Worker threads that ran a task, exited or not.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// for _ in 0..3 {
+    ///     pool.execute(lab.task(TaskKind::Value, Via::Execute).into_execute()).unwrap();
+    /// }
+    /// pool.join().unwrap();
+    /// assert_eq!((lab.workers_seen(), lab.live_workers()), (1, 0)); // one thread ran all three
+    /// ```
     pub fn workers_seen(&self) -> usize {
         self.inner.lock().workers_seen
     }
 
     /// Notes that a `join()` has returned: a worker starting a task from
     /// now on is recorded (`started_after_join`).
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// pool.join().unwrap();
+    /// lab.mark_joined();
+    /// // A pool whose thread started a task after join() returned is caught:
+    /// let late = lab.task(TaskKind::Value, Via::Execute);
+    /// std::thread::spawn(move || late.run()).join().unwrap();
+    /// assert!(lab.record(0).started_after_join);
+    /// ```
     pub fn mark_joined(&self) {
         self.inner.lock().joined = true;
     }
 
     /// Things tasks or the panic handler saw that no pool may do (a foreign
     /// payload, a panic delivered twice).
+    ///
+    /// ```
+    /// use verified_pool::conformance::Lab;
+    ///
+    /// let lab = Lab::new();
+    /// assert!(lab.anomalies().is_empty());
+    /// lab.panic_sink().deliver(Box::new("not a task's panic"));
+    /// assert_eq!(lab.anomalies(), ["the panic handler got a payload no task panicked with"]);
+    /// ```
     pub fn anomalies(&self) -> Vec<String> {
         self.inner.lock().anomalies.clone()
     }
 
     /// Where the pool's panic handler should send payloads.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{silence_deliberate_panics, Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// silence_deliberate_panics();
+    /// let lab = Lab::new();
+    /// let sink = lab.panic_sink();
+    /// let pool = Pool::builder()
+    ///     .workers(1)
+    ///     .panic_handler(move |payload| sink.deliver(payload))
+    ///     .build()
+    ///     .unwrap();
+    /// pool.execute(lab.task(TaskKind::Panic, Via::Execute).into_execute()).unwrap();
+    /// pool.join().unwrap();
+    /// assert_eq!(lab.record(0).handler_deliveries, 1);
+    /// assert!(lab.anomalies().is_empty());
+    /// ```
     pub fn panic_sink(&self) -> PanicSink {
         PanicSink {
             lab: Some(Arc::clone(&self.inner)),
@@ -322,6 +578,20 @@ impl Lab {
     /// waits until `workers` such tasks run at once, or `timeout` passes.
     /// Submitting `workers` of them makes every worker thread known to the
     /// lab before a program starts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verified_pool::conformance::Lab;
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(2).unwrap());
+    /// for _ in 0..2 {
+    ///     pool.execute(lab.warm_up_task(2, Duration::from_secs(10))).unwrap();
+    /// }
+    /// lab.wait_warm(2, Duration::from_secs(10)).unwrap();
+    /// assert_eq!(lab.workers_seen(), 2); // both threads are known to the lab
+    /// assert!(lab.records().is_empty()); // and no task is in the ledger
+    /// ```
     pub fn warm_up_task(
         &self,
         workers: usize,
@@ -338,6 +608,19 @@ impl Lab {
     }
 
     /// Waits until `workers` warm-up tasks are running at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verified_pool::conformance::Lab;
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// pool.execute(lab.warm_up_task(1, Duration::from_secs(10))).unwrap();
+    /// lab.wait_warm(1, Duration::from_secs(10)).unwrap();
+    /// // Two at once never happens on one worker: an error after the timeout.
+    /// let err = lab.wait_warm(2, Duration::from_millis(10)).unwrap_err();
+    /// assert!(err.contains("only 1 of 2 warm-up tasks"));
+    /// ```
     pub fn wait_warm(&self, workers: usize, timeout: Duration) -> Result<(), String> {
         self.inner
             .wait_until(timeout, |s| Ok(s.warm >= workers))
@@ -350,6 +633,18 @@ impl Lab {
 
 /// One instrumented task. Turn it into the closure a pool takes with
 /// [`into_submit`](Self::into_submit) or [`into_execute`](Self::into_execute).
+///
+/// ```
+/// use verified_pool::conformance::{Lab, LabTask, TaskKind, Via};
+/// use verified_pool::Pool;
+///
+/// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+/// let task: LabTask = lab.task(TaskKind::Value, Via::TrySubmit);
+/// let id = task.id();
+/// let handle = pool.try_submit(task.into_submit()).unwrap();
+/// assert_eq!(handle.join().unwrap(), id);
+/// assert!(lab.record(id).ran_on_worker());
+/// ```
 pub struct LabTask {
     lab: Arc<Inner>,
     id: TaskId,
@@ -368,6 +663,14 @@ impl fmt::Debug for LabTask {
 
 impl LabTask {
     /// The task's id.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, LabTask, TaskKind, Via};
+    ///
+    /// let lab = Lab::new();
+    /// let tasks: Vec<LabTask> = (0..3).map(|_| lab.task(TaskKind::Value, Via::Submit)).collect();
+    /// assert_eq!(tasks.iter().map(LabTask::id).collect::<Vec<_>>(), [0, 1, 2]);
+    /// ```
     pub fn id(&self) -> TaskId {
         self.id
     }
@@ -375,6 +678,18 @@ impl LabTask {
     /// The task's body: records that it runs (and on what thread), blocks
     /// on its gate if it has one, records that it finished, then returns
     /// its id or panics with a [`DeliberatePanic`].
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, Role, TaskKind, Via};
+    ///
+    /// let lab = Lab::new();
+    /// let task = lab.task(TaskKind::Value, Via::Submit);
+    /// let _role = Role::RunningPending.enter(); // as if stop() had handed it back
+    /// assert_eq!(task.run(), 0);
+    /// let record = lab.record(0);
+    /// assert_eq!((record.ran_as, record.finished), (Some(Role::RunningPending), true));
+    /// assert_eq!(lab.progress().worker_started, 0); // not a worker
+    /// ```
     pub fn run(mut self) -> u64 {
         self.armed = false;
         let role = Role::current();
@@ -416,11 +731,30 @@ impl LabTask {
     }
 
     /// The closure for `submit`/`try_submit`.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// let handle = pool.submit(lab.task(TaskKind::Value, Via::Submit).into_submit()).unwrap();
+    /// assert_eq!(handle.join().unwrap(), 0); // a value task returns its id
+    /// ```
     pub fn into_submit(self) -> impl FnOnce() -> u64 + Send + 'static {
         move || self.run()
     }
 
     /// The closure for `execute`.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Lab, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool) = (Lab::new(), Pool::new(1).unwrap());
+    /// pool.execute(lab.task(TaskKind::Value, Via::Execute).into_execute()).unwrap();
+    /// pool.join().unwrap();
+    /// assert!(lab.record(0).finished && lab.record(0).ran_on_worker());
+    /// ```
     pub fn into_execute(self) -> impl FnOnce() + Send + 'static {
         move || {
             self.run();
@@ -443,6 +777,21 @@ impl Drop for LabTask {
 
 /// Where a pool's panic handler sends payloads, so the lab can check that
 /// every `execute` task's panic arrives exactly once.
+///
+/// ```
+/// use verified_pool::conformance::{
+///     silence_deliberate_panics, BuildSpec, Lab, PoolUnderTest, TaskKind, Via,
+/// };
+/// use verified_pool::Pool;
+///
+/// silence_deliberate_panics();
+/// let lab = Lab::new();
+/// let spec = BuildSpec { workers: 1, capacity: None, panic_sink: lab.panic_sink() };
+/// let pool = <Pool as PoolUnderTest>::build(spec).unwrap(); // the adapter wires the sink in
+/// pool.execute(lab.task(TaskKind::Panic, Via::Execute).into_execute()).unwrap();
+/// pool.join().unwrap();
+/// assert_eq!(lab.record(0).handler_deliveries, 1);
+/// ```
 #[derive(Clone)]
 pub struct PanicSink {
     lab: Option<Arc<Inner>>,
@@ -458,11 +807,35 @@ impl fmt::Debug for PanicSink {
 
 impl PanicSink {
     /// A sink that drops every payload.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{BuildSpec, PanicSink, PoolUnderTest};
+    /// use verified_pool::Pool;
+    ///
+    /// let spec = BuildSpec { workers: 1, capacity: None, panic_sink: PanicSink::discard() };
+    /// let pool = <Pool as PoolUnderTest>::build(spec).unwrap();
+    /// pool.execute(|| panic!("nobody is told")).unwrap();
+    /// pool.join().unwrap();
+    /// assert_eq!(pool.stats().panicked, 1); // contained and counted; the payload is dropped
+    /// ```
     pub fn discard() -> Self {
         PanicSink { lab: None }
     }
 
     /// Takes one payload (call it from the pool's panic handler).
+    ///
+    /// ```
+    /// use verified_pool::conformance::{DeliberatePanic, Lab, TaskKind, Via};
+    ///
+    /// let lab = Lab::new();
+    /// let _task = lab.task(TaskKind::Panic, Via::Execute);
+    /// let sink = lab.panic_sink();
+    /// sink.deliver(Box::new(DeliberatePanic { task: 0 }));
+    /// assert_eq!(lab.record(0).handler_deliveries, 1);
+    /// sink.deliver(Box::new(DeliberatePanic { task: 0 }));
+    /// assert_eq!(lab.anomalies(), ["task 0's panic reached the handler twice"]);
+    /// assert_eq!(lab.progress().handler_calls, 2);
+    /// ```
     pub fn deliver(&self, payload: Box<dyn Any + Send>) {
         let Some(lab) = &self.lab else {
             return;

@@ -76,6 +76,24 @@ pub use under_test::{BuildSpec, HandleUnderTest, PendingUnderTest, PoolUnderTest
 /// hooks of the tests and fuzz targets recognise it (see
 /// [`is_deliberate_panic`]) and stay quiet, while any other panic is
 /// reported (or, under libFuzzer, aborts the run).
+///
+/// ```
+/// use verified_pool::conformance::{
+///     silence_deliberate_panics, DeliberatePanic, Lab, TaskKind, Via,
+/// };
+/// use verified_pool::{Pool, TaskError};
+///
+/// silence_deliberate_panics();
+/// let lab = Lab::new();
+/// let pool = Pool::new(1).unwrap();
+/// let handle = pool.submit(lab.task(TaskKind::Panic, Via::Submit).into_submit()).unwrap();
+/// match handle.join() {
+///     Err(TaskError::Panicked(payload)) => {
+///         assert_eq!(payload.downcast_ref(), Some(&DeliberatePanic { task: 0 }));
+///     }
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliberatePanic {
     /// The task that panicked.
@@ -93,6 +111,16 @@ impl fmt::Display for DeliberatePanic {
 }
 
 /// Whether a panic payload is one of the kit's deliberate task panics.
+///
+/// ```
+/// use std::any::Any;
+/// use verified_pool::conformance::{is_deliberate_panic, DeliberatePanic};
+///
+/// let ours: Box<dyn Any + Send> = Box::new(DeliberatePanic { task: 7 });
+/// let foreign: Box<dyn Any + Send> = Box::new("index out of bounds");
+/// assert!(is_deliberate_panic(&*ours));
+/// assert!(!is_deliberate_panic(&*foreign));
+/// ```
 pub fn is_deliberate_panic(payload: &(dyn Any + Send)) -> bool {
     payload.is::<DeliberatePanic>()
 }
@@ -100,6 +128,19 @@ pub fn is_deliberate_panic(payload: &(dyn Any + Send)) -> bool {
 /// Installs (once per process) a panic hook that says nothing about the
 /// kit's deliberate task panics and hands every other panic to the hook
 /// that was installed before.
+///
+/// ```
+/// use std::panic::{catch_unwind, panic_any};
+/// use verified_pool::conformance::{
+///     is_deliberate_panic, silence_deliberate_panics, DeliberatePanic,
+/// };
+///
+/// silence_deliberate_panics();
+/// silence_deliberate_panics(); // installs nothing more
+/// // Prints nothing; the payload still unwinds to whoever catches it.
+/// let payload = catch_unwind(|| panic_any(DeliberatePanic { task: 0 })).unwrap_err();
+/// assert!(is_deliberate_panic(&*payload));
+/// ```
 pub fn silence_deliberate_panics() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -114,6 +155,14 @@ pub fn silence_deliberate_panics() {
 
 /// One of the contract's promises (see `CONTRACT.md`), or the documented
 /// behaviour of a single operation.
+///
+/// ```
+/// use verified_pool::conformance::Promise;
+///
+/// assert_eq!(Promise::NothingIsLost.to_string(), "promise 1 (nothing is lost)");
+/// assert_eq!(Promise::CountsAddUp.to_string(), "promise 8 (counts add up)");
+/// assert_eq!(Promise::Api.to_string(), "documented behaviour of an operation");
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Promise {
@@ -142,6 +191,13 @@ pub enum Promise {
 
 impl Promise {
     /// The promise's number in the contract (`None` for [`Promise::Api`]).
+    ///
+    /// ```
+    /// use verified_pool::conformance::Promise;
+    ///
+    /// assert_eq!(Promise::JoinMeansGone.number(), Some(5));
+    /// assert_eq!(Promise::Api.number(), None);
+    /// ```
     pub fn number(self) -> Option<u8> {
         Some(match self {
             Promise::NothingIsLost => 1,
@@ -158,6 +214,13 @@ impl Promise {
     }
 
     /// The promise's title, as the contract words it.
+    ///
+    /// ```
+    /// use verified_pool::conformance::Promise;
+    ///
+    /// assert_eq!(Promise::NoSelfDeadlock.title(), "no self-deadlock");
+    /// assert_eq!(Promise::RefusalReturnsOwnership.title(), "refusal returns ownership");
+    /// ```
     pub fn title(self) -> &'static str {
         match self {
             Promise::NothingIsLost => "nothing is lost",
@@ -188,6 +251,17 @@ impl fmt::Display for Promise {
 /// Its `Display` names the promise, says what went wrong, prints the input
 /// (the program or configuration) and the trace of operations as they
 /// happened, one per line.
+///
+/// ```
+/// use verified_pool::conformance::{Promise, Violation};
+///
+/// let mut v = Violation::new(Promise::NothingIsLost, "task 1 was never run");
+/// v.trace.push("t0 #0 Submit(Value) -> accepted task 0".into());
+/// assert_eq!(v.promise.number(), Some(1));
+/// let text = v.to_string();
+/// assert!(text.starts_with("broke promise 1 (nothing is lost): task 1 was never run\n"));
+/// assert!(text.contains("trace (operations as they happened):\n    t0 #0 Submit(Value)"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Violation {
     /// Which promise broke.
@@ -205,6 +279,19 @@ pub struct Violation {
 impl Violation {
     /// A violation of `promise`, described by `detail`, with no input or
     /// trace attached yet.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Promise, Violation};
+    ///
+    /// let (got, want) = (2, 1);
+    /// let detail = format!("rejected is {got}, the model says {want}");
+    /// let v = Violation::new(Promise::CountsAddUp, detail);
+    /// assert_eq!(v.promise, Promise::CountsAddUp);
+    /// assert_eq!(v.detail, "rejected is 2, the model says 1");
+    /// assert!(v.input.is_empty() && v.trace.is_empty());
+    /// let text = v.to_string();
+    /// assert_eq!(text, "broke promise 8 (counts add up): rejected is 2, the model says 1\n");
+    /// ```
     pub fn new(promise: Promise, detail: impl Into<String>) -> Self {
         Violation {
             promise,

@@ -28,15 +28,52 @@ use arbitrary::Arbitrary;
 use crate::{RejectReason, State, Stats};
 
 /// The most workers a [`Program`](super::Program) pool has.
+///
+/// ```
+/// use verified_pool::conformance::{Op, Program, MAX_WORKERS};
+///
+/// let program = Program::sequential(100, None, vec![Op::Join]);
+/// assert_eq!(program.normalized().workers, MAX_WORKERS);
+/// ```
 pub const MAX_WORKERS: usize = 4;
 /// The largest bounded queue a [`Program`](super::Program) pool has.
+///
+/// ```
+/// use verified_pool::conformance::{Op, Program, MAX_CAPACITY};
+///
+/// let program = Program::sequential(1, Some(100), vec![Op::Join]);
+/// assert_eq!(program.normalized().capacity, Some(MAX_CAPACITY));
+/// ```
 pub const MAX_CAPACITY: usize = 4;
 
 /// A task's number: the order in which the harness created it, from 0.
 /// Value-returning tasks return their own id.
+///
+/// ```
+/// use verified_pool::conformance::{Lab, Role, TaskId, TaskKind, Via};
+///
+/// let lab = Lab::new();
+/// let first = lab.task(TaskKind::Value, Via::Submit);
+/// let second = lab.task(TaskKind::Value, Via::Submit);
+/// let id: TaskId = second.id();
+/// assert_eq!((first.id(), id), (0, 1));
+/// let _caller = Role::RunningPending.enter(); // run here, as if stop() had handed it back
+/// assert_eq!(second.run(), id); // a value task returns its id
+/// ```
 pub type TaskId = u64;
 
 /// One of the two gates that blocking tasks wait on.
+///
+/// ```
+/// use verified_pool::conformance::{GateId, Model, Op, TaskKind};
+///
+/// let mut model = Model::new(1, None);
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::B)));
+/// model.apply(&Op::Open(GateId::A));
+/// assert_eq!(model.held(), &[0]); // still waiting: its gate is B
+/// model.apply(&Op::Open(GateId::B));
+/// assert!(model.held().is_empty());
+/// ```
 #[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum GateId {
     /// The first gate.
@@ -47,9 +84,28 @@ pub enum GateId {
 
 impl GateId {
     /// Both gates.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Model, Op};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// for gate in GateId::ALL {
+    ///     model.apply(&Op::Open(gate));
+    /// }
+    /// assert!(model.is_open(GateId::A) && model.is_open(GateId::B));
+    /// ```
     pub const ALL: [GateId; 2] = [GateId::A, GateId::B];
 
     /// 0 for `A`, 1 for `B`.
+    ///
+    /// ```
+    /// use verified_pool::conformance::GateId;
+    ///
+    /// let mut open = [false; 2];
+    /// open[GateId::B.index()] = true;
+    /// assert_eq!(open, [false, true]);
+    /// assert_eq!(GateId::A.index(), 0);
+    /// ```
     pub fn index(self) -> usize {
         match self {
             GateId::A => 0,
@@ -59,6 +115,18 @@ impl GateId {
 }
 
 /// What a task does when it runs.
+///
+/// ```
+/// use verified_pool::conformance::{GateId, HandleOutcome, Model, Op, TaskKind};
+///
+/// let mut model = Model::new(2, None);
+/// model.apply(&Op::Submit(TaskKind::Value)); // task 0
+/// model.apply(&Op::Submit(TaskKind::Panic)); // task 1
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // task 2
+/// assert_eq!(model.handle_outcome(0), Some(HandleOutcome::Value(0)));
+/// assert_eq!(model.handle_outcome(1), Some(HandleOutcome::Panicked));
+/// assert_eq!(model.handle_outcome(2), None); // waiting on gate A
+/// ```
 #[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     /// Returns its id.
@@ -70,6 +138,17 @@ pub enum TaskKind {
 }
 
 /// How a task was handed to the pool.
+///
+/// ```
+/// use verified_pool::conformance::{Model, Op, TaskKind, Via};
+///
+/// let mut model = Model::new(1, None);
+/// model.apply(&Op::Execute(TaskKind::Value));
+/// model.apply(&Op::TrySubmit(TaskKind::Value));
+/// let vias: Vec<Via> = model.tasks().iter().map(|task| task.via).collect();
+/// assert_eq!(vias, [Via::Execute, Via::TrySubmit]);
+/// assert_eq!(model.handles(), &[1]); // execute gave no handle
+/// ```
 #[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Via {
     /// `submit`: blocks on a full bounded queue; gives a handle.
@@ -83,12 +162,32 @@ pub enum Via {
 
 impl Via {
     /// Whether an accepted task comes with a handle.
+    ///
+    /// ```
+    /// use verified_pool::conformance::Via;
+    ///
+    /// assert!(Via::Submit.has_handle() && Via::TrySubmit.has_handle());
+    /// assert!(!Via::Execute.has_handle());
+    /// ```
     pub fn has_handle(self) -> bool {
         !matches!(self, Via::Execute)
     }
 }
 
 /// One operation of a caller.
+///
+/// ```
+/// use verified_pool::conformance::{Expect, HandleOutcome, Model, Op, TaskKind};
+/// use verified_pool::State;
+///
+/// let mut model = Model::new(1, None);
+/// model.apply(&Op::Submit(TaskKind::Value));
+/// let joined = model.apply(&Op::JoinHandle(0)).expect;
+/// assert_eq!(joined, Expect::HandleJoined(0, HandleOutcome::Value(0)));
+/// assert_eq!(model.apply(&Op::DropHandle(0)).expect, Expect::NoHandle); // none left
+/// model.apply(&Op::Stop { run: 0 });
+/// assert_eq!(model.state(), State::Stopping);
+/// ```
 #[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// `submit` a task; the handle is kept.
@@ -124,6 +223,14 @@ pub enum Op {
 impl Op {
     /// The task kind and how it is handed over, for the three submitting
     /// operations.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Op, TaskKind, Via};
+    ///
+    /// let op = Op::Execute(TaskKind::Panic);
+    /// assert_eq!(op.submission(), Some((TaskKind::Panic, Via::Execute)));
+    /// assert_eq!(Op::Join.submission(), None);
+    /// ```
     pub fn submission(self) -> Option<(TaskKind, Via)> {
         match self {
             Op::Submit(kind) => Some((kind, Via::Submit)),
@@ -135,6 +242,20 @@ impl Op {
 }
 
 /// Where a task stands, as the model sees it.
+///
+/// ```
+/// use verified_pool::conformance::{Fate, GateId, Model, Op, TaskKind};
+/// use verified_pool::RejectReason;
+///
+/// let mut model = Model::new(1, Some(1));
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // 0: the worker holds it
+/// model.apply(&Op::Submit(TaskKind::Value)); // 1: queued behind it
+/// model.apply(&Op::TrySubmit(TaskKind::Value)); // 2: the queue is full
+/// let fates: Vec<Fate> = model.tasks().iter().map(|task| task.fate).collect();
+/// assert_eq!(fates, [Fate::Held, Fate::Queued, Fate::Refused(RejectReason::Full)]);
+/// model.apply(&Op::Stop { run: 0 });
+/// assert_eq!(model.tasks()[1].fate, Fate::Cancelled);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     /// Refused; the closure went back to the caller.
@@ -152,6 +273,15 @@ pub enum Fate {
 }
 
 /// A task in the model.
+///
+/// ```
+/// use verified_pool::conformance::{Fate, Model, ModelTask, Op, TaskKind, Via};
+///
+/// let mut model = Model::new(1, None);
+/// model.apply(&Op::Execute(TaskKind::Panic));
+/// let task = ModelTask { kind: TaskKind::Panic, via: Via::Execute, fate: Fate::RanOnWorker };
+/// assert_eq!(model.tasks(), &[task]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelTask {
     /// What it does.
@@ -163,6 +293,18 @@ pub struct ModelTask {
 }
 
 /// What a task's handle resolves to.
+///
+/// ```
+/// use verified_pool::conformance::{Expect, GateId, HandleOutcome, Model, Op, TaskKind};
+///
+/// let mut model = Model::new(1, None);
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // 0: holds the worker
+/// model.apply(&Op::Submit(TaskKind::Panic)); // 1: queued
+/// model.apply(&Op::Stop { run: 0 }); // 1 is handed back and dropped
+/// assert_eq!(model.handle_outcome(1), Some(HandleOutcome::Cancelled));
+/// let joined = model.apply(&Op::JoinHandle(0)).expect;
+/// assert_eq!(joined, Expect::HandleJoined(0, HandleOutcome::Value(0)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HandleOutcome {
     /// `Ok` with this value.
@@ -175,6 +317,23 @@ pub enum HandleOutcome {
 
 /// Whether the harness must open every gate around an operation, because
 /// the operation would otherwise wait for a blocked task.
+///
+/// ```
+/// use verified_pool::conformance::{GateId, Model, Op, Release, TaskKind};
+///
+/// let mut model = Model::new(1, Some(1));
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // 0: holds the worker
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // 1: fills the queue
+/// // try_submit refuses at once; submit would wait for task 0 to finish.
+/// assert_eq!(model.apply(&Op::TrySubmit(TaskKind::Value)).release, Release::No);
+/// assert_eq!(model.apply(&Op::Submit(TaskKind::Value)).release, Release::BeforeOp);
+///
+/// let mut model = Model::new(1, None);
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // holds the worker
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // queued
+/// // Running the handed-back task would wait on gate A: open it after stop().
+/// assert_eq!(model.apply(&Op::Stop { run: 1 }).release, Release::AfterDrain);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Release {
     /// No.
@@ -187,6 +346,21 @@ pub enum Release {
 }
 
 /// What an operation must return.
+///
+/// ```
+/// use verified_pool::conformance::{Expect, GateId, Model, Op, TaskKind};
+/// use verified_pool::RejectReason;
+///
+/// let mut model = Model::new(1, Some(1));
+/// let first = model.apply(&Op::Submit(TaskKind::Block(GateId::A))).expect;
+/// assert_eq!(first, Expect::Accepted(0));
+/// model.apply(&Op::Submit(TaskKind::Value)); // 1: queued
+/// let full = model.apply(&Op::TrySubmit(TaskKind::Value)).expect;
+/// assert_eq!(full, Expect::Refused(2, RejectReason::Full));
+/// let stopped = model.apply(&Op::Stop { run: 1 }).expect;
+/// assert_eq!(stopped, Expect::Stopped { pending: vec![1], run: 1 });
+/// assert_eq!(model.apply(&Op::Stats).expect, Expect::Done);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expect {
     /// The task with this id is accepted.
@@ -215,6 +389,14 @@ pub enum Expect {
 
 /// An operation's expected effect: what to release around it and what it
 /// returns.
+///
+/// ```
+/// use verified_pool::conformance::{Expect, Model, Op, Release, Step, TaskKind};
+///
+/// let mut model = Model::new(1, None);
+/// let step = model.apply(&Op::Submit(TaskKind::Value));
+/// assert_eq!(step, Step { release: Release::No, expect: Expect::Accepted(0) });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     /// Whether every gate opens around the operation.
@@ -226,6 +408,17 @@ pub struct Step {
 /// Events the instrumented tasks report, counted by the model and by the
 /// [`Lab`](super::Lab) alike: the harness waits for the two to agree
 /// before it looks at the pool ("settling").
+///
+/// ```
+/// use verified_pool::conformance::{GateId, Model, Op, Progress, TaskKind};
+///
+/// let mut model = Model::new(2, None);
+/// model.apply(&Op::Submit(TaskKind::Value));
+/// model.apply(&Op::Execute(TaskKind::Panic)); // its panic goes to the handler
+/// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // started, not finished
+/// let want = Progress { worker_started: 3, worker_finished: 2, handler_calls: 1 };
+/// assert_eq!(model.progress(), want);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Tasks that have started on a worker thread.
@@ -272,6 +465,17 @@ impl Model {
     /// A running pool of `workers` workers with a queue of `capacity`
     /// (`None`: unbounded), with both gates closed and no task yet.
     ///
+    /// ```
+    /// use verified_pool::conformance::Model;
+    /// use verified_pool::State;
+    ///
+    /// let model = Model::new(2, Some(4));
+    /// assert_eq!((model.workers(), model.capacity()), (2, Some(4)));
+    /// assert_eq!(model.state(), State::Running);
+    /// assert_eq!(model.next_task(), 0);
+    /// assert!(std::panic::catch_unwind(|| Model::new(0, None)).is_err());
+    /// ```
+    ///
     /// # Panics
     /// If `workers` or `capacity` is zero: such a pool cannot be built.
     pub fn new(workers: usize, capacity: Option<usize>) -> Self {
@@ -297,63 +501,192 @@ impl Model {
 
     /// Counts `n` tasks that were submitted and completed outside the model
     /// (the harness's warm-up tasks).
+    ///
+    /// ```
+    /// use verified_pool::conformance::Model;
+    /// use verified_pool::Pool;
+    ///
+    /// let pool = Pool::new(2).unwrap();
+    /// for _ in 0..2 {
+    ///     pool.execute(|| ()).unwrap(); // tasks the model was not told about
+    /// }
+    /// pool.wait_idle().unwrap();
+    /// let mut model = Model::new(2, None);
+    /// assert!(model.check_stats(&pool.stats(), true).is_err());
+    /// model.account_warm_up(2);
+    /// model.check_stats(&pool.stats(), true).unwrap();
+    /// ```
     pub fn account_warm_up(&mut self, n: u64) {
         self.submitted += n;
         self.completed += n;
     }
 
     /// The number of workers.
+    ///
+    /// ```
+    /// use verified_pool::conformance::Model;
+    ///
+    /// assert_eq!(Model::new(3, None).workers(), 3);
+    /// ```
     pub fn workers(&self) -> usize {
         self.workers
     }
 
     /// The queue bound (`None`: unbounded).
+    ///
+    /// ```
+    /// use verified_pool::conformance::Model;
+    ///
+    /// assert_eq!(Model::new(1, Some(2)).capacity(), Some(2));
+    /// assert_eq!(Model::new(1, None).capacity(), None); // unbounded
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         self.capacity
     }
 
     /// The state as far as the model knows: `Terminated` only after a
     /// `Join` (see [`possible_states`](Self::possible_states)).
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Model, Op};
+    /// use verified_pool::State;
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Shutdown);
+    /// assert_eq!(model.state(), State::ShuttingDown); // though the pool may have terminated
+    /// model.apply(&Op::Join);
+    /// assert_eq!(model.state(), State::Terminated);
+    /// ```
     pub fn state(&self) -> State {
         self.state
     }
 
     /// Whether gate `g` is open.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Model, Op};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// assert!(!model.is_open(GateId::A));
+    /// model.apply(&Op::Open(GateId::A));
+    /// assert!(model.is_open(GateId::A) && !model.is_open(GateId::B));
+    /// ```
     pub fn is_open(&self, g: GateId) -> bool {
         self.open[g.index()]
     }
 
     /// Accepted tasks no worker has taken yet, in queue order.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Model, Op, TaskKind};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::A))); // 0: holds the worker
+    /// model.apply(&Op::Submit(TaskKind::Value));
+    /// model.apply(&Op::Execute(TaskKind::Panic));
+    /// assert_eq!(model.queued().collect::<Vec<_>>(), [1, 2]);
+    /// assert_eq!(model.queued().len(), 2);
+    /// ```
     pub fn queued(&self) -> impl ExactSizeIterator<Item = TaskId> + '_ {
         self.queue.iter().copied()
     }
 
     /// Tasks held by a worker, blocked on a closed gate.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Model, Op, TaskKind};
+    ///
+    /// let mut model = Model::new(2, None);
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::A)));
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::B)));
+    /// assert_eq!(model.held(), &[0, 1]);
+    /// model.apply(&Op::Open(GateId::A));
+    /// assert_eq!(model.held(), &[1]);
+    /// ```
     pub fn held(&self) -> &[TaskId] {
         &self.held
     }
 
     /// Every task so far, indexed by id.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Fate, Model, Op, TaskKind, Via};
+    /// use verified_pool::RejectReason;
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Shutdown);
+    /// model.apply(&Op::Submit(TaskKind::Value)); // refused, but still a task
+    /// let task = model.tasks()[0];
+    /// assert_eq!((task.kind, task.via), (TaskKind::Value, Via::Submit));
+    /// assert_eq!(task.fate, Fate::Refused(RejectReason::ShutDown));
+    /// ```
     pub fn tasks(&self) -> &[ModelTask] {
         &self.tasks
     }
 
     /// The handles the caller keeps, oldest first.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Model, Op, TaskKind};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Submit(TaskKind::Value)); // 0
+    /// model.apply(&Op::Execute(TaskKind::Value)); // 1: no handle
+    /// model.apply(&Op::TrySubmit(TaskKind::Value)); // 2
+    /// assert_eq!(model.handles(), &[0, 2]);
+    /// model.apply(&Op::DropHandle(3)); // index 3 modulo 2: task 2's handle
+    /// assert_eq!(model.handles(), &[0]);
+    /// ```
     pub fn handles(&self) -> &[TaskId] {
         &self.handles
     }
 
     /// The id the next task will get.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Model, Op, TaskKind};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// assert_eq!(model.next_task(), 0);
+    /// model.apply(&Op::Shutdown);
+    /// model.apply(&Op::Execute(TaskKind::Value)); // refused tasks are numbered too
+    /// assert_eq!(model.next_task(), 1);
+    /// ```
     pub fn next_task(&self) -> TaskId {
         self.tasks.len() as TaskId
     }
 
     /// What the instrumented tasks must have reported by now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use verified_pool::conformance::{Lab, Model, Op, TaskKind, Via};
+    /// use verified_pool::Pool;
+    ///
+    /// let (lab, pool, mut model) = (Lab::new(), Pool::new(1).unwrap(), Model::new(1, None));
+    /// pool.execute(lab.task(TaskKind::Value, Via::Execute).into_execute()).unwrap();
+    /// model.apply(&Op::Execute(TaskKind::Value));
+    /// assert_eq!(model.progress().worker_finished, 1);
+    /// // The harness waits until the real tasks have reported as much.
+    /// lab.settle(model.progress(), Duration::from_secs(10)).unwrap();
+    /// ```
     pub fn progress(&self) -> Progress {
         self.progress
     }
 
     /// The states `state()` may report now.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Model, Op, TaskKind};
+    /// use verified_pool::State;
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::A)));
+    /// model.apply(&Op::Stop { run: 0 });
+    /// assert_eq!(model.possible_states(), &[State::Stopping]); // a worker still holds task 0
+    /// model.apply(&Op::Open(GateId::A));
+    /// assert_eq!(model.possible_states(), &[State::Stopping, State::Terminated]);
+    /// ```
     pub fn possible_states(&self) -> &'static [State] {
         match self.state {
             State::Running => &[State::Running],
@@ -368,6 +701,17 @@ impl Model {
     }
 
     /// The fewest and most live workers there may be now.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Model, Op, TaskKind};
+    ///
+    /// let mut model = Model::new(3, None);
+    /// assert_eq!(model.worker_range(), (3, 3));
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::A)));
+    /// model.apply(&Op::Shutdown);
+    /// // Idle workers may or may not have exited yet; the one holding task 0 has not.
+    /// assert_eq!(model.worker_range(), (1, 3));
+    /// ```
     pub fn worker_range(&self) -> (usize, usize) {
         match self.state {
             State::Running => (self.workers, self.workers),
@@ -379,6 +723,18 @@ impl Model {
     }
 
     /// Checks a `state()` reading against the model.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Model, Op};
+    /// use verified_pool::{Pool, State};
+    ///
+    /// let (pool, mut model) = (Pool::new(1).unwrap(), Model::new(1, None));
+    /// pool.shutdown();
+    /// model.apply(&Op::Shutdown);
+    /// model.check_state(pool.state()).unwrap(); // ShuttingDown or already Terminated
+    /// let err = model.check_state(State::Running).unwrap_err();
+    /// assert!(err.starts_with("state() is Running"));
+    /// ```
     pub fn check_state(&self, state: State) -> Result<(), String> {
         if self.possible_states().contains(&state) {
             Ok(())
@@ -395,6 +751,21 @@ impl Model {
     /// since), every counter must be exact and the sum of promise 8 must
     /// hold; otherwise the counters a worker bumps after a task's last
     /// instruction may still lag.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Model, Op, TaskKind};
+    /// use verified_pool::Pool;
+    ///
+    /// let (pool, mut model) = (Pool::new(1).unwrap(), Model::new(1, None));
+    /// pool.execute(|| ()).unwrap();
+    /// model.apply(&Op::Execute(TaskKind::Value));
+    /// pool.wait_idle().unwrap();
+    /// model.check_stats(&pool.stats(), true).unwrap();
+    /// let mut wrong = pool.stats();
+    /// wrong.rejected += 1;
+    /// let err = model.check_stats(&wrong, true).unwrap_err();
+    /// assert!(err.contains("rejected is 1, the model says 0"));
+    /// ```
     pub fn check_stats(&self, s: &Stats, quiescent: bool) -> Result<(), String> {
         let mut wrong = Vec::new();
         let mut exact = |name: &str, got: u64, want: u64| {
@@ -456,6 +827,17 @@ impl Model {
 
     /// What the handle of task `id` resolves to, once the task has met its
     /// fate (`None` while it is queued or held, or if it has no handle).
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, HandleOutcome, Model, Op, TaskKind};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::A)));
+    /// assert_eq!(model.handle_outcome(0), None); // held by the worker
+    /// model.apply(&Op::Open(GateId::A));
+    /// assert_eq!(model.handle_outcome(0), Some(HandleOutcome::Value(0)));
+    /// assert_eq!(model.handle_outcome(1), None); // no such task
+    /// ```
     pub fn handle_outcome(&self, id: TaskId) -> Option<HandleOutcome> {
         let task = self.tasks.get(id as usize)?;
         let ran = |kind| match kind {
@@ -471,6 +853,16 @@ impl Model {
 
     /// Whether `op` would wait for a task blocked on a closed gate (so the
     /// harness opens every gate first).
+    ///
+    /// ```
+    /// use verified_pool::conformance::{GateId, Model, Op, TaskKind};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::A)));
+    /// assert!(model.would_block(&Op::WaitIdle)); // task 0 holds the only worker
+    /// assert!(model.would_block(&Op::JoinHandle(0)));
+    /// assert!(!model.would_block(&Op::Submit(TaskKind::Value))); // the queue is unbounded
+    /// ```
     pub fn would_block(&self, op: &Op) -> bool {
         match op {
             Op::Submit(_) | Op::Execute(_) => {
@@ -495,6 +887,17 @@ impl Model {
     }
 
     /// Applies `op`, returning what it must do and return.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Expect, GateId, Model, Op, Release, Step, TaskKind};
+    ///
+    /// let mut model = Model::new(1, None);
+    /// model.apply(&Op::Submit(TaskKind::Block(GateId::A)));
+    /// // wait_idle() would wait for task 0: the harness opens every gate first.
+    /// let step = model.apply(&Op::WaitIdle);
+    /// assert_eq!(step, Step { release: Release::BeforeOp, expect: Expect::Done });
+    /// assert!(model.is_open(GateId::A) && model.held().is_empty());
+    /// ```
     pub fn apply(&mut self, op: &Op) -> Step {
         let release = if self.would_block(op) {
             self.open_all();

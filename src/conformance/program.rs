@@ -37,8 +37,23 @@ use super::under_test::{BuildSpec, HandleUnderTest, PendingUnderTest, PoolUnderT
 use super::{ensure, violation, DeliberatePanic, Promise, Violation};
 
 /// The most threads a program runs.
+///
+/// ```
+/// use verified_pool::conformance::{Op, Program, MAX_THREADS};
+///
+/// let mut program = Program::sequential(1, None, vec![Op::State]);
+/// program.threads = vec![vec![Op::State]; 5];
+/// assert_eq!(program.normalized().threads.len(), MAX_THREADS);
+/// ```
 pub const MAX_THREADS: usize = 3;
 /// The most operations one thread of a program runs.
+///
+/// ```
+/// use verified_pool::conformance::{Op, Program, MAX_OPS_PER_THREAD};
+///
+/// let program = Program::sequential(1, None, vec![Op::Stats; 100]);
+/// assert_eq!(program.normalized().threads[0].len(), MAX_OPS_PER_THREAD);
+/// ```
 pub const MAX_OPS_PER_THREAD: usize = 32;
 /// The most trace lines a violation keeps (the last ones).
 const TRACE_LINES: usize = 400;
@@ -93,6 +108,16 @@ fn arbitrary_threads(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<Vec<Op>>
 
 impl Program {
     /// A one-thread program.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{check_program, Op, Program, TaskKind};
+    ///
+    /// let ops = vec![Op::Submit(TaskKind::Value), Op::JoinHandle(0)];
+    /// let program = Program::sequential(2, None, ops.clone());
+    /// assert_eq!(program.threads, [ops]);
+    /// assert!(!program.warm_up);
+    /// check_program(&program).unwrap();
+    /// ```
     pub fn sequential(workers: usize, capacity: Option<usize>, ops: Vec<Op>) -> Self {
         Program {
             workers,
@@ -106,12 +131,38 @@ impl Program {
     /// `libfuzzer_sys::fuzz_target!` decodes a `Program` argument (`None`
     /// where the target would skip the input), so that committed fuzz
     /// inputs can be replayed by ordinary tests.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{
+    ///     check_program, silence_deliberate_panics, Program, MAX_THREADS,
+    /// };
+    ///
+    /// silence_deliberate_panics();
+    /// assert!(Program::from_fuzz_input(&[0; 4]).is_none()); // too short: the target skips it
+    /// let program = Program::from_fuzz_input(&[1; 64]).unwrap();
+    /// assert!(program.threads.len() <= MAX_THREADS);
+    /// check_program(&program).unwrap(); // what the pool_ops fuzz target does with it
+    /// ```
     pub fn from_fuzz_input(bytes: &[u8]) -> Option<Program> {
         from_fuzz_input(bytes)
     }
 
     /// The program with every number clamped into the limits, empty threads
     /// removed (one is kept) and thread lists cut to the limits.
+    ///
+    /// ```
+    /// use verified_pool::conformance::{Op, Program, MAX_CAPACITY};
+    ///
+    /// let wild = Program {
+    ///     workers: 0,
+    ///     capacity: Some(99),
+    ///     warm_up: true,
+    ///     threads: vec![vec![], vec![Op::Join]],
+    /// };
+    /// let program = wild.normalized();
+    /// assert_eq!((program.workers, program.capacity), (1, Some(MAX_CAPACITY)));
+    /// assert_eq!(program.threads, [vec![Op::Join]]); // the empty thread is gone
+    /// ```
     pub fn normalized(&self) -> Program {
         let mut threads: Vec<Vec<Op>> = self
             .threads
@@ -142,6 +193,16 @@ pub(crate) fn from_fuzz_input<'a, T: Arbitrary<'a>>(bytes: &'a [u8]) -> Option<T
 }
 
 /// Settings of a check run.
+///
+/// ```
+/// use std::time::Duration;
+/// use verified_pool::conformance::{check_program_on, CheckOptions, Op, Program};
+/// use verified_pool::Pool;
+///
+/// assert_eq!(CheckOptions::default().hang_timeout, Duration::from_secs(10));
+/// let quick = CheckOptions { hang_timeout: Duration::from_secs(2) };
+/// check_program_on::<Pool>(&Program::sequential(1, None, vec![Op::WaitIdle]), &quick).unwrap();
+/// ```
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
     /// How long any wait may take before it counts as a hang (the whole
