@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sync::{Backoff, Condvar, Mutex, MutexGuard};
+use crate::sync::{Backoff, Condvar, Hint, Mutex, MutexGuard};
 use crate::trace;
 
 /// Whether the channel still accepts items.
@@ -76,6 +76,9 @@ pub struct Channel<T> {
     room: Condvar,
     /// `wait_quiet` callers wait here.
     quiet: Condvar,
+    /// Whether an item is queued or the gate is shut, for receivers that
+    /// spin without the lock (see `recv`).
+    hint: Hint,
 }
 
 impl<T> Channel<T> {
@@ -97,6 +100,7 @@ impl<T> Channel<T> {
             items: Condvar::named("items"),
             room: Condvar::named("room"),
             quiet: Condvar::named("quiet"),
+            hint: Hint::new(),
         }
     }
 
@@ -125,6 +129,7 @@ impl<T> Channel<T> {
         }
         s.items.push_back(item);
         s.accepted += 1;
+        self.hint.set(true);
         trace::event!(Pushed { queued: s.items.len() });
         let wake = s.sleeping_receivers > 0;
         // Notify after unlocking, so the woken receiver does not run
@@ -147,9 +152,12 @@ impl<T> Channel<T> {
             self.finish_locked(&mut s);
         }
         let backoff = Backoff::new();
+        let mut parked = false;
         loop {
             if let Some(item) = s.items.pop_front() {
                 s.taken += 1;
+                self.hint.set(!s.items.is_empty() || s.gate != Gate::Open);
+                backoff.ended(parked);
                 trace::event!(Took { left: s.items.len() });
                 if s.sleeping_senders > 0 {
                     self.room.notify_one();
@@ -162,16 +170,21 @@ impl<T> Channel<T> {
             }
             if !backoff.is_completed() {
                 // A sender is often about to push: give it the lock and the
-                // CPU briefly before paying for a park and a wake-up. Every
-                // condition is checked again under the lock afterwards.
+                // CPU briefly before paying for a park and a wake-up, and
+                // poll the hint rather than the lock the sender needs.
+                // Every condition is checked again under the lock.
                 drop(s);
                 backoff.snooze();
+                while !self.hint.worth_a_look() && !backoff.is_completed() {
+                    backoff.snooze();
+                }
                 s = self.state.lock();
                 continue;
             }
             trace::event!(RecvEmpty);
             s.sleeping_receivers += 1;
             s = self.items.wait(s);
+            parked = true;
             s.sleeping_receivers -= 1;
         }
     }
@@ -195,6 +208,7 @@ impl<T> Channel<T> {
         let mut s = self.state.lock();
         if s.gate == Gate::Open {
             s.gate = Gate::Closed;
+            self.hint.set(true);
             trace::event!(Close { queued: s.items.len() });
             self.wake_all_blocked(&s);
         }
@@ -206,6 +220,7 @@ impl<T> Channel<T> {
         let mut s = self.state.lock();
         let was_open = s.gate == Gate::Open;
         s.gate = Gate::Drained;
+        self.hint.set(true);
         let items = std::mem::take(&mut s.items);
         s.drained += items.len() as u64;
         trace::event!(Drain { handed_back: items.len() });
