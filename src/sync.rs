@@ -107,8 +107,12 @@ std::thread_local! {
 
 #[cfg(not(any(loom, shuttle)))]
 impl Backoff {
-    /// Spin rounds of 1, 2, 4 ... 64 spin hints: about 2 us here.
-    const SPIN_ROUNDS: u32 = 7;
+    /// Spin rounds of 1, 2, 4, 8, 16 spin hints: about 0.5 us here. Each
+    /// round spun longer costs the idle wake-up about 0.5 us more (probably:
+    /// the scheduler lets a thread that burnt more CPU preempt its waker less
+    /// readily) and buys nothing in the busy benchmarks; one round less
+    /// costs ping-pong 50% (docs/PERFORMANCE.md).
+    const SPIN_ROUNDS: u32 = 5;
     const YIELD_ROUNDS: u32 = 4;
 
     pub(crate) fn new() -> Self {
