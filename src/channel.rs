@@ -152,12 +152,11 @@ impl<T> Channel<T> {
             self.finish_locked(&mut s);
         }
         let backoff = Backoff::new();
-        let mut parked = false;
         loop {
             if let Some(item) = s.items.pop_front() {
                 s.taken += 1;
                 self.hint.set(!s.items.is_empty() || s.gate != Gate::Open);
-                backoff.ended(parked);
+                backoff.ended();
                 trace::event!(Took { left: s.items.len() });
                 if s.sleeping_senders > 0 {
                     self.room.notify_one();
@@ -183,8 +182,8 @@ impl<T> Channel<T> {
             }
             trace::event!(RecvEmpty);
             s.sleeping_receivers += 1;
+            backoff.parking();
             s = self.items.wait(s);
-            parked = true;
             s.sleeping_receivers -= 1;
         }
     }

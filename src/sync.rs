@@ -82,14 +82,16 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// rounds of spinning (polling a [`Hint`], not the lock), then a few
 /// `yield_now`s, then it reports completion.
 ///
-/// The yields are skipped by a thread whose previous wait ended in a park.
-/// Linux (EEVDF) pushes back the deadline of a thread that calls
-/// `sched_yield`, so a worker that yielded before parking is later woken
-/// *behind* the thread that woke it instead of preempting it: measured in
-/// the idle ping-pong benchmark, 64-215 us per round trip instead of ~4 us
-/// (every peer whose backoff yields pays the same). A thread that found
-/// work without parking is in a busy phase, where the yields are what hand
-/// the CPU to the producers (one producer and two workers on two cores).
+/// The yields are skipped by a thread whose previous wait ended in a long
+/// park (over [`Backoff::LONG_PARK`]). Linux (EEVDF) pushes back the
+/// deadline of a thread that calls `sched_yield`, so a worker that yielded
+/// before parking is later woken *behind* the thread that woke it instead
+/// of preempting it: in the idle ping-pong benchmark, 64-215 us per round
+/// trip instead of ~4 us (every peer whose backoff yields pays the same;
+/// `benches/src/bin/yield_then_park.rs` shows it without a pool). A thread
+/// that found work without parking, or after a short park, is in a busy
+/// phase, where the yields hand the CPU to the producers (one producer and
+/// two workers on two cores) and keep ping-pong's tail short.
 ///
 /// Under a model checker it is complete at once and remembers nothing, so
 /// the models explore exactly the lock/wait protocol; the snooze path it
@@ -98,11 +100,12 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 pub(crate) struct Backoff {
     step: std::cell::Cell<u32>,
     rounds: u32,
+    parked_at: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 #[cfg(not(any(loom, shuttle)))]
 std::thread_local! {
-    static PARKED_LAST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static LONG_PARK_LAST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[cfg(not(any(loom, shuttle)))]
@@ -114,9 +117,14 @@ impl Backoff {
     /// costs ping-pong 50% (docs/PERFORMANCE.md).
     const SPIN_ROUNDS: u32 = 5;
     const YIELD_ROUNDS: u32 = 4;
+    /// Several wake-ups' worth (one costs 2.5-4 us here). Measured at 0,
+    /// 20 and 50 us: at 0 (any park) the ping-pong p99 at 4 workers was
+    /// 14 us instead of 0.9, while the idle wake-up was the same at all
+    /// three (docs/PERFORMANCE.md).
+    const LONG_PARK: std::time::Duration = std::time::Duration::from_micros(20);
 
     pub(crate) fn new() -> Self {
-        let yields = if PARKED_LAST.with(std::cell::Cell::get) {
+        let yields = if LONG_PARK_LAST.with(std::cell::Cell::get) {
             0
         } else {
             Self::YIELD_ROUNDS
@@ -124,6 +132,7 @@ impl Backoff {
         Backoff {
             step: std::cell::Cell::new(0),
             rounds: Self::SPIN_ROUNDS + yields,
+            parked_at: std::cell::Cell::new(None),
         }
     }
 
@@ -143,9 +152,19 @@ impl Backoff {
         self.step.get() >= self.rounds
     }
 
-    /// Records whether this wait ended in a park, for this thread's next one.
-    pub(crate) fn ended(&self, parked: bool) {
-        PARKED_LAST.with(|p| p.set(parked));
+    /// Called just before parking.
+    pub(crate) fn parking(&self) {
+        self.parked_at.set(Some(std::time::Instant::now()));
+    }
+
+    /// Called when this wait got its item: remembers whether it ended in
+    /// a long park, for this thread's next wait.
+    pub(crate) fn ended(&self) {
+        let long = self
+            .parked_at
+            .get()
+            .is_some_and(|at| at.elapsed() >= Self::LONG_PARK);
+        LONG_PARK_LAST.with(|p| p.set(long));
     }
 }
 
@@ -164,7 +183,9 @@ impl Backoff {
         true
     }
 
-    pub(crate) fn ended(&self, _parked: bool) {}
+    pub(crate) fn parking(&self) {}
+
+    pub(crate) fn ended(&self) {}
 }
 
 /// Whether a channel may have something for a receiver (an item, or a

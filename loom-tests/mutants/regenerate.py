@@ -44,8 +44,8 @@ MUTANTS = {
         "A worker sees the queue empty, lets go of the lock, and then waits "
         "without checking again: a task sent in between is never noticed.",
         [
-            ("src/channel.rs", "            s.sleeping_receivers += 1;\n            s = self.items.wait(s);",
-             "            drop(s);\n            s = self.state.lock();\n            s.sleeping_receivers += 1;\n            s = self.items.wait(s);"),
+            ("src/channel.rs", "            s.sleeping_receivers += 1;\n            backoff.parking();\n            s = self.items.wait(s);",
+             "            drop(s);\n            s = self.state.lock();\n            s.sleeping_receivers += 1;\n            backoff.parking();\n            s = self.items.wait(s);"),
         ],
     ),
     "B3-quiet-never-notified": (
