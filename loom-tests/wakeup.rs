@@ -7,6 +7,7 @@
 mod common;
 
 use common::{assert_terminated, check, thread, Arc, Bound, Gate, Scale, Tracker};
+use verified_pool::internals::spin_in_models;
 use verified_pool::{Pool, RejectReason};
 
 /// Promise 4 (B3): idle workers, submitters each waiting on their tasks'
@@ -175,4 +176,34 @@ fn idle_waiters_all_wake_across_waves() {
         pool.join().unwrap();
         assert_terminated(&pool);
     });
+}
+
+/// Promise 4 (B3) with the spin path on, as in normal builds: a worker
+/// that found the queue empty backs off (unlocks, yields, relocks) before
+/// it parks; a task pushed while it was not looking, when no one slept
+/// and so no one was notified, must still be taken. All but one task wait
+/// for the last, so every task must reach a worker of its own.
+/// Mutants: B3-spin-then-sleep-unchecked, B3-check-then-sleep.
+/// loom: bound 3; 2 workers, main.
+#[test]
+fn backing_off_workers_still_take_every_task() {
+    let loom = Scale::new(2, 0, 0);
+    spin_in_models(true);
+    check("backoff_then_park", Bound::Preemptions(3), loom, |s| {
+        let pool = Pool::new(s.workers).unwrap();
+        let opened = Gate::new();
+        let mut handles = Vec::new();
+        for _ in 1..s.workers {
+            let opened = opened.clone();
+            handles.push(pool.submit(move || opened.wait()).unwrap());
+        }
+        let opener = opened.clone();
+        handles.push(pool.submit(move || opener.open()).unwrap());
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        pool.join().unwrap();
+        assert_terminated(&pool);
+    });
+    spin_in_models(false);
 }

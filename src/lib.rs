@@ -88,6 +88,13 @@ hidden_from_checker_buildtests! {
         pub use crate::channel::{Channel, Gate, Refusal};
         pub use crate::wait_group::WaitGroup;
 
+        /// Makes the channel's receivers in the models run on this thread
+        /// take the spin path before parking (one round), as they do in
+        /// normal builds; off by default.
+        pub fn spin_in_models(on: bool) {
+            crate::sync::spin_in_models(on);
+        }
+
         /// Forgets the pool-event trace: call as each model execution starts.
         pub fn trace_clear() {
             crate::trace::clear();

@@ -93,9 +93,10 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// phase, where the yields hand the CPU to the producers (one producer and
 /// two workers on two cores) and keep ping-pong's tail short.
 ///
-/// Under a model checker it is complete at once and remembers nothing, so
-/// the models explore exactly the lock/wait protocol; the snooze path it
-/// skips only drops the lock and re-checks everything after taking it again.
+/// Under a model checker it remembers nothing and is complete at once, so
+/// that most models explore the lock/wait protocol alone; a model that
+/// turns the spin path on ([`spin_in_models`]) gets one round of it, the
+/// unlock-yield-relock-recheck that the std build makes.
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) struct Backoff {
     step: std::cell::Cell<u32>,
@@ -169,23 +170,51 @@ impl Backoff {
 }
 
 #[cfg(any(loom, shuttle))]
-pub(crate) struct Backoff;
+std::thread_local! {
+    /// Whether the models running on this OS thread take the spin path
+    /// (one round: unlock, yield, relock). A plain std cell: it is the
+    /// model's configuration, not state the checker should explore, and
+    /// loom and shuttle run every model thread on the OS thread that
+    /// started the model.
+    static MODEL_SPINS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Under a model checker: complete at once, unless the model asked for the
+/// spin path with [`spin_in_models`]; then one round, a `yield_now` the
+/// checker sees as a scheduling point.
+#[cfg(any(loom, shuttle))]
+pub(crate) struct Backoff {
+    spun: std::cell::Cell<bool>,
+}
 
 #[cfg(any(loom, shuttle))]
 impl Backoff {
     pub(crate) fn new() -> Self {
-        Backoff
+        Backoff {
+            spun: std::cell::Cell::new(!MODEL_SPINS.with(std::cell::Cell::get)),
+        }
     }
 
-    pub(crate) fn snooze(&self) {}
+    pub(crate) fn snooze(&self) {
+        thread::yield_now();
+        self.spun.set(true);
+    }
 
     pub(crate) fn is_completed(&self) -> bool {
-        true
+        self.spun.get()
     }
 
     pub(crate) fn parking(&self) {}
 
     pub(crate) fn ended(&self) {}
+}
+
+/// Makes the receivers of the models run on this thread take the spin path
+/// (see [`Backoff`]); off by default, so that models which do not need it
+/// explore no more than the lock/wait protocol.
+#[cfg(any(loom, shuttle))]
+pub(crate) fn spin_in_models(on: bool) {
+    MODEL_SPINS.with(|spins| spins.set(on));
 }
 
 /// Whether a channel may have something for a receiver (an item, or a

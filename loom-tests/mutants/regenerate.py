@@ -48,6 +48,15 @@ MUTANTS = {
              "            drop(s);\n            s = self.state.lock();\n            s.sleeping_receivers += 1;\n            backoff.parking();\n            s = self.items.wait(s);"),
         ],
     ),
+    "B3-spin-then-sleep-unchecked": (
+        "A worker that found the queue empty backs off, takes the lock "
+        "again and goes to sleep without looking again: a task pushed while "
+        "it spun (no one slept, so no one was notified) is never noticed.",
+        [
+            ("src/channel.rs", "                s = self.state.lock();\n                continue;\n            }\n            trace::event!(RecvEmpty);",
+             "                s = self.state.lock();\n            }\n            trace::event!(RecvEmpty);"),
+        ],
+    ),
     "B3-quiet-never-notified": (
         "The last task to finish does not wake idle waiters: wait_idle() "
         "sleeps through the moment the pool went idle.",
@@ -220,9 +229,13 @@ CAUGHT_BY = {
         "loom_close::closing_twice_from_two_threads_is_harmless",
     ],
     "B3-check-then-sleep": [
+        "loom_wakeup::backing_off_workers_still_take_every_task",
         "loom_wakeup::worker_finishing_as_a_submit_arrives_takes_it",
         "loom_wakeup::idle_workers_take_tasks_from_two_submitters",
         "loom_parts::channel_send_recv_close_race",
+    ],
+    "B3-spin-then-sleep-unchecked": [
+        "loom_wakeup::backing_off_workers_still_take_every_task",
     ],
     "B3-quiet-never-notified": [
         "loom_wakeup::idle_waiters_all_wake_across_waves",
