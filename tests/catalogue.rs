@@ -291,15 +291,7 @@ fn b6_panics_neither_kill_workers_nor_shrink_the_pool() {
         assert_eq!((st.workers, st.idle), (N, N), "{st:?}");
         assert_eq!(st.panicked, 420);
         // Full capacity: N tasks that can only finish together all start.
-        let all = Arc::new(Barrier::new(N + 1));
-        for _ in 0..N {
-            let all = all.clone();
-            pool.execute(move || {
-                all.wait();
-            })
-            .unwrap();
-        }
-        all.wait();
+        assert_all_workers_serve(&pool, N);
         assert_eq!(pool.submit(|| 1).unwrap().join().unwrap(), 1);
         pool.join().unwrap();
     });
@@ -327,15 +319,7 @@ fn b6_panicking_panic_handler_with_a_panicking_payload_is_contained() {
         pool.wait_idle().unwrap();
         assert_eq!(calls.load(SeqCst), 30);
         assert_eq!(pool.stats().workers, N);
-        let all = Arc::new(Barrier::new(N + 1));
-        for _ in 0..N {
-            let all = all.clone();
-            pool.execute(move || {
-                all.wait();
-            })
-            .unwrap();
-        }
-        all.wait();
+        assert_all_workers_serve(&pool, N);
         pool.join().unwrap();
     });
 }

@@ -1218,20 +1218,6 @@ fn p6_execute_panic_payloads_reach_the_panic_handler_intact() {
     });
 }
 
-/// N tasks that can only finish together: passes only if N workers are
-/// alive and take work.
-fn assert_all_workers_serve(pool: &Pool, n: usize) {
-    let all = Arc::new(Barrier::new(n + 1));
-    for _ in 0..n {
-        let all = all.clone();
-        pool.execute(move || {
-            all.wait();
-        })
-        .unwrap();
-    }
-    all.wait();
-}
-
 #[test]
 fn p6_worker_count_is_constant_after_many_panics() {
     bounded(|| {

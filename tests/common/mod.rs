@@ -14,7 +14,7 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, Once};
+use std::sync::{Arc, Barrier, Condvar, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -348,4 +348,18 @@ pub fn rank(state: State) -> u8 {
         State::Stopping => 2,
         State::Terminated => 3,
     }
+}
+
+/// N tasks that can only finish together: passes only if N workers are
+/// alive and take work.
+pub fn assert_all_workers_serve(pool: &Pool, n: usize) {
+    let all = Arc::new(Barrier::new(n + 1));
+    for _ in 0..n {
+        let all = all.clone();
+        pool.execute(move || {
+            all.wait();
+        })
+        .unwrap();
+    }
+    all.wait();
 }
