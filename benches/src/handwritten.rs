@@ -31,12 +31,55 @@ fn join_all(threads: &mut Vec<JoinHandle<()>>) {
     }
 }
 
-/// Workers share one std `mpsc::Receiver` behind a mutex: the lock is held
-/// only while receiving, never while a job runs.
-pub struct MpscPool {
-    tx: Option<mpsc::Sender<Job>>,
+/// A pool whose workers take jobs from a channel: it closes the channel
+/// (the workers drain it, then see it disconnected) and joins every thread
+/// on `join` or drop. The two channel peers differ only in the channel.
+pub struct ChannelPool<S: JobSender> {
+    tx: Option<S>,
     threads: Vec<JoinHandle<()>>,
 }
+
+/// The sending end of a job channel.
+pub trait JobSender {
+    fn send_job(&self, job: Job);
+}
+
+impl JobSender for mpsc::Sender<Job> {
+    fn send_job(&self, job: Job) {
+        self.send(job).expect("workers alive");
+    }
+}
+
+impl JobSender for crossbeam_channel::Sender<Job> {
+    fn send_job(&self, job: Job) {
+        self.send(job).expect("workers alive");
+    }
+}
+
+impl<S: JobSender> ChannelPool<S> {
+    pub fn execute(&self, f: impl FnOnce() + Send + 'static) {
+        self.tx.as_ref().expect("running").send_job(Box::new(f));
+    }
+
+    pub fn join(mut self) {
+        self.close_and_join();
+    }
+
+    fn close_and_join(&mut self) {
+        self.tx = None;
+        join_all(&mut self.threads);
+    }
+}
+
+impl<S: JobSender> Drop for ChannelPool<S> {
+    fn drop(&mut self) {
+        self.close_and_join();
+    }
+}
+
+/// Workers share one std `mpsc::Receiver` behind a mutex: the lock is held
+/// only while receiving, never while a job runs.
+pub type MpscPool = ChannelPool<mpsc::Sender<Job>>;
 
 impl MpscPool {
     pub fn new(workers: usize) -> Self {
@@ -52,43 +95,15 @@ impl MpscPool {
                 Err(mpsc::RecvError) => return, // every sender is gone
             }
         });
-        MpscPool {
+        ChannelPool {
             tx: Some(tx),
             threads,
         }
     }
-
-    pub fn execute(&self, f: impl FnOnce() + Send + 'static) {
-        self.tx
-            .as_ref()
-            .expect("running")
-            .send(Box::new(f))
-            .expect("workers alive");
-    }
-
-    /// Closes the channel (the workers drain it, then see it disconnected)
-    /// and joins every thread.
-    pub fn join(mut self) {
-        self.close_and_join();
-    }
-
-    fn close_and_join(&mut self) {
-        self.tx = None;
-        join_all(&mut self.threads);
-    }
-}
-
-impl Drop for MpscPool {
-    fn drop(&mut self) {
-        self.close_and_join();
-    }
 }
 
 /// Workers on a shared crossbeam MPMC channel (no lock of ours at all).
-pub struct CrossbeamPool {
-    tx: Option<crossbeam_channel::Sender<Job>>,
-    threads: Vec<JoinHandle<()>>,
-}
+pub type CrossbeamPool = ChannelPool<crossbeam_channel::Sender<Job>>;
 
 impl CrossbeamPool {
     pub fn new(workers: usize) -> Self {
@@ -98,33 +113,10 @@ impl CrossbeamPool {
                 job();
             }
         });
-        CrossbeamPool {
+        ChannelPool {
             tx: Some(tx),
             threads,
         }
-    }
-
-    pub fn execute(&self, f: impl FnOnce() + Send + 'static) {
-        self.tx
-            .as_ref()
-            .expect("running")
-            .send(Box::new(f))
-            .expect("workers alive");
-    }
-
-    pub fn join(mut self) {
-        self.close_and_join();
-    }
-
-    fn close_and_join(&mut self) {
-        self.tx = None;
-        join_all(&mut self.threads);
-    }
-}
-
-impl Drop for CrossbeamPool {
-    fn drop(&mut self) {
-        self.close_and_join();
     }
 }
 
