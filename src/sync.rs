@@ -222,8 +222,9 @@ pub(crate) fn spin_in_models(on: bool) {
 /// spinning in [`Backoff`] reads it, so that the spinning does not take the
 /// lock the senders need; the channel sets it under its lock and decides
 /// everything again under the lock, so a stale read only costs one more
-/// spin or one more lock. Under a model checker nothing spins and it is
-/// compiled out: it adds no atomic for the checker to explore.
+/// spin or one more lock. Under a model checker it is a unit struct that
+/// always says "look" (a model that spins re-checks under the lock after
+/// its one round): it adds no atomic for the checker to explore.
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) struct Hint(Padded<std::sync::atomic::AtomicBool>);
 
