@@ -1,14 +1,34 @@
 //! The pool's channel: a lock-based MPMC queue with close semantics.
 //!
-//! One mutex guards the items, the gate (open, closed, or closed and
-//! drained), and the number of items receivers have taken but not yet
-//! finished. Keeping "taken" under the same lock as the queue is what lets
-//! [`Channel::wait_quiet`] see "empty and nothing in flight" atomically;
-//! a receiver reports the previous item finished in the same critical
-//! section in which it takes the next one, so a busy worker costs one lock
-//! acquisition per item.
+//! Two locks, so that senders and receivers rarely meet. Senders lock the
+//! **inbox** (the items they push, the gate, the sender-side counts);
+//! receivers lock the **outbox** (items moved out of the inbox, the number
+//! of items taken and not yet finished, the `wait_quiet` sleepers). A
+//! receiver with an empty outbox also locks the inbox and moves everything
+//! queued there across in one swap, so while senders run ahead of the
+//! receivers most takes never touch the senders' lock. A bounded channel
+//! moves one item at a time instead: its bound then counts the inbox alone,
+//! exactly, under the lock the senders hold.
 //!
-//! Every wait re-checks its condition under the lock (no lost wakeup), and
+//! Lock order: outbox, then inbox. A sender holds only the inbox.
+//!
+//! Keeping "taken" under the outbox lock is what lets
+//! [`Channel::wait_quiet`] see "empty and nothing in flight" atomically
+//! (it holds the outbox and looks at the inbox); a receiver reports the
+//! previous item finished in the same critical section in which it takes
+//! the next one.
+//!
+//! Waking receivers crosses the two locks. A receiver decides to sleep
+//! holding both: it counts itself in the inbox's `sleeping_receivers`,
+//! lets go of the inbox, and waits on the outbox lock. A sender that
+//! pushes while the count is non-zero takes one count off (a wake-up it
+//! now owes), and before notifying it locks and releases the outbox: the
+//! receiver held the outbox from its count until its wait released it, so
+//! once the sender has had the outbox, the receiver is waiting and cannot
+//! miss the notify. A count left over by a receiver that woke for another
+//! reason only costs a later sender one notify nobody needed.
+//!
+//! Every wait re-checks its condition under its lock (no lost wakeup), and
 //! a condvar is only notified when someone sleeps on it (no syscall on the
 //! fast path).
 
@@ -48,36 +68,42 @@ pub struct Snapshot {
     pub drained: u64,
 }
 
-struct State<T> {
+/// The senders' side.
+struct Inbox<T> {
     items: VecDeque<T>,
-    capacity: usize,
     gate: Gate,
-    taken: usize,
     accepted: u64,
     refused: u64,
-    drained: u64,
+    /// Receivers asleep on `items` that no sender has woken yet (see the
+    /// module docs).
     sleeping_receivers: usize,
     sleeping_senders: usize,
-    sleeping_quiet: usize,
 }
 
-impl<T> State<T> {
-    fn is_quiet(&self) -> bool {
-        self.items.is_empty() && self.taken == 0
-    }
+/// The receivers' side.
+struct Outbox<T> {
+    items: VecDeque<T>,
+    taken: usize,
+    drained: u64,
+    sleeping_quiet: usize,
 }
 
 /// A lock-based MPMC queue with close semantics (see the module docs).
 pub struct Channel<T> {
-    state: Mutex<State<T>>,
-    /// Receivers wait here for an item or the gate closing.
+    outbox: Mutex<Outbox<T>>,
+    inbox: Mutex<Inbox<T>>,
+    /// The most items queued at once (`usize::MAX`: unbounded).
+    capacity: usize,
+    /// Receivers wait here (releasing the outbox) for an item or the gate
+    /// closing.
     items: Condvar,
-    /// Senders blocked on a full queue wait here for room or the gate closing.
+    /// Senders blocked on a full queue wait here (releasing the inbox) for
+    /// room or the gate closing.
     room: Condvar,
-    /// `wait_quiet` callers wait here.
+    /// `wait_quiet` callers wait here (releasing the outbox).
     quiet: Condvar,
     /// Whether an item is queued or the gate is shut, for receivers that
-    /// spin without the lock (see `recv`).
+    /// spin without the locks (see `recv`). Written under the inbox lock.
     hint: Hint,
 }
 
@@ -85,18 +111,27 @@ impl<T> Channel<T> {
     /// `capacity` is the most items queued at once; `None` is unbounded.
     pub fn new(capacity: Option<usize>) -> Self {
         Channel {
-            state: Mutex::new(State {
-                items: VecDeque::new(),
-                capacity: capacity.unwrap_or(usize::MAX),
-                gate: Gate::Open,
-                taken: 0,
-                accepted: 0,
-                refused: 0,
-                drained: 0,
-                sleeping_receivers: 0,
-                sleeping_senders: 0,
-                sleeping_quiet: 0,
-            }),
+            outbox: Mutex::named(
+                "outbox",
+                Outbox {
+                    items: VecDeque::new(),
+                    taken: 0,
+                    drained: 0,
+                    sleeping_quiet: 0,
+                },
+            ),
+            inbox: Mutex::named(
+                "inbox",
+                Inbox {
+                    items: VecDeque::new(),
+                    gate: Gate::Open,
+                    accepted: 0,
+                    refused: 0,
+                    sleeping_receivers: 0,
+                    sleeping_senders: 0,
+                },
+            ),
+            capacity: capacity.unwrap_or(usize::MAX),
             items: Condvar::named("items"),
             room: Condvar::named("room"),
             quiet: Condvar::named("quiet"),
@@ -107,37 +142,41 @@ impl<T> Channel<T> {
     /// Queues `item`, or hands it back with the reason. With `block`, waits
     /// while the queue is full (until there is room or the gate closes).
     pub fn send(&self, item: T, block: bool) -> Result<(), (T, Refusal)> {
-        let mut s = self.state.lock();
+        let mut i = self.inbox.lock();
         loop {
-            if s.gate != Gate::Open {
-                s.refused += 1;
+            if i.gate != Gate::Open {
+                i.refused += 1;
                 trace::event!(RefusedClosed);
                 return Err((item, Refusal::Closed));
             }
-            if s.items.len() < s.capacity {
+            if i.items.len() < self.capacity {
                 break;
             }
             if !block {
-                s.refused += 1;
+                i.refused += 1;
                 trace::event!(RefusedFull);
                 return Err((item, Refusal::Full));
             }
             trace::event!(SendFull);
-            s.sleeping_senders += 1;
-            s = self.room.wait(s);
-            s.sleeping_senders -= 1;
+            i.sleeping_senders += 1;
+            i = self.room.wait(i);
+            i.sleeping_senders -= 1;
         }
-        s.items.push_back(item);
-        s.accepted += 1;
+        i.items.push_back(item);
+        i.accepted += 1;
         self.hint.set(true);
-        trace::event!(Pushed { queued: s.items.len() });
-        let wake = s.sleeping_receivers > 0;
-        // Notify after unlocking, so the woken receiver does not run
-        // straight into the lock this sender still holds. A receiver counted
-        // in `sleeping_receivers` was counted under the lock that its `wait`
-        // releases atomically, so it is already waiting and cannot miss this.
-        drop(s);
+        trace::event!(Pushed { queued: i.items.len() });
+        let wake = i.sleeping_receivers > 0;
         if wake {
+            i.sleeping_receivers -= 1;
+        }
+        drop(i);
+        if wake {
+            // The receiver counted itself asleep holding `outbox`, which it
+            // holds until its wait releases it: once we have had `outbox`,
+            // it is waiting. Notify after letting go, so that it does not
+            // wake into a lock we hold.
+            drop(self.outbox.lock());
             self.items.notify_one();
         }
         Ok(())
@@ -147,120 +186,148 @@ impl<T> Channel<T> {
     /// and the queue empty. `finished` reports that the item this receiver
     /// took last time is done.
     pub fn recv(&self, finished: bool) -> Option<T> {
-        let mut s = self.state.lock();
+        let mut o = self.outbox.lock();
         if finished {
-            self.finish_locked(&mut s);
+            self.finish_locked(&mut o);
         }
         let backoff = Backoff::new();
         loop {
-            if let Some(item) = s.items.pop_front() {
-                s.taken += 1;
-                self.hint.set(!s.items.is_empty() || s.gate != Gate::Open);
+            if let Some(item) = o.items.pop_front() {
+                o.taken += 1;
                 backoff.ended();
-                trace::event!(Took { left: s.items.len() });
-                if s.sleeping_senders > 0 {
-                    self.room.notify_one();
-                }
+                trace::event!(Took { left: o.items.len() });
                 return Some(item);
             }
-            if s.gate != Gate::Open {
-                trace::event!(RecvClosed { queued: s.items.len() });
+            let mut i = self.inbox.lock();
+            if !i.items.is_empty() {
+                if self.capacity == usize::MAX {
+                    std::mem::swap(&mut o.items, &mut i.items);
+                } else {
+                    o.items.extend(i.items.pop_front());
+                    if i.sleeping_senders > 0 {
+                        self.room.notify_one();
+                    }
+                }
+                let more = o.items.len() > 1 || !i.items.is_empty();
+                self.hint.set(more || i.gate != Gate::Open);
+                continue;
+            }
+            if i.gate != Gate::Open {
+                trace::event!(RecvClosed { queued: 0 });
                 return None;
             }
+            self.hint.set(false);
             if !backoff.is_completed() {
                 // A sender is often about to push: give it the lock and the
                 // CPU briefly before paying for a park and a wake-up, and
-                // poll the hint rather than the lock the sender needs.
-                // Every condition is checked again under the lock.
-                drop(s);
+                // poll the hint rather than the locks. Every condition is
+                // checked again under the locks.
+                drop(i);
+                drop(o);
                 backoff.snooze();
                 while !self.hint.worth_a_look() && !backoff.is_completed() {
                     backoff.snooze();
                 }
-                s = self.state.lock();
+                o = self.outbox.lock();
                 continue;
             }
             trace::event!(RecvEmpty);
-            s.sleeping_receivers += 1;
+            i.sleeping_receivers += 1;
+            drop(i);
             backoff.parking();
-            s = self.items.wait(s);
-            s.sleeping_receivers -= 1;
+            o = self.items.wait(o);
         }
     }
 
     /// Reports a taken item done without taking another.
     pub fn finish(&self) {
-        let mut s = self.state.lock();
-        self.finish_locked(&mut s);
+        let mut o = self.outbox.lock();
+        self.finish_locked(&mut o);
     }
 
-    fn finish_locked(&self, s: &mut MutexGuard<'_, State<T>>) {
+    fn finish_locked(&self, o: &mut MutexGuard<'_, Outbox<T>>) {
         trace::event!(Finished);
-        s.taken -= 1;
-        if s.sleeping_quiet > 0 && s.is_quiet() {
+        o.taken -= 1;
+        if o.sleeping_quiet > 0 && self.is_quiet(o) {
             self.quiet.notify_all();
         }
     }
 
+    /// Whether nothing is queued or in flight; the caller holds the outbox.
+    fn is_quiet(&self, o: &Outbox<T>) -> bool {
+        o.taken == 0 && o.items.is_empty() && self.inbox.lock().items.is_empty()
+    }
+
     /// Refuses new items from now on. Idempotent.
     pub fn close(&self) {
-        let mut s = self.state.lock();
-        if s.gate == Gate::Open {
-            s.gate = Gate::Closed;
+        let mut i = self.inbox.lock();
+        if i.gate == Gate::Open {
+            i.gate = Gate::Closed;
             self.hint.set(true);
-            trace::event!(Close { queued: s.items.len() });
-            self.wake_all_blocked(&s);
+            trace::event!(Close { queued: i.items.len() });
+            self.wake_all_blocked(i);
         }
     }
 
     /// Refuses new items and hands back everything queued. Idempotent: a
     /// second call finds the queue empty.
     pub fn drain(&self) -> VecDeque<T> {
-        let mut s = self.state.lock();
-        let was_open = s.gate == Gate::Open;
-        s.gate = Gate::Drained;
+        let mut o = self.outbox.lock();
+        let mut i = self.inbox.lock();
+        let was_open = i.gate == Gate::Open;
+        i.gate = Gate::Drained;
         self.hint.set(true);
-        let items = std::mem::take(&mut s.items);
-        s.drained += items.len() as u64;
+        let mut items = std::mem::take(&mut o.items);
+        items.append(&mut i.items);
+        o.drained += items.len() as u64;
         trace::event!(Drain { handed_back: items.len() });
-        if was_open {
-            self.wake_all_blocked(&s);
-        }
-        if s.sleeping_quiet > 0 && s.is_quiet() {
+        let quiet = o.sleeping_quiet > 0 && o.taken == 0;
+        drop(o);
+        if quiet {
             self.quiet.notify_all();
+        }
+        if was_open {
+            self.wake_all_blocked(i);
         }
         items
     }
 
-    fn wake_all_blocked(&self, s: &State<T>) {
-        if s.sleeping_receivers > 0 {
-            self.items.notify_all();
-        }
-        if s.sleeping_senders > 0 {
+    /// Wakes every receiver and sender asleep; the caller has just shut the
+    /// gate under `i`.
+    fn wake_all_blocked(&self, mut i: MutexGuard<'_, Inbox<T>>) {
+        if i.sleeping_senders > 0 {
             self.room.notify_all();
+        }
+        let receivers = std::mem::take(&mut i.sleeping_receivers) > 0;
+        drop(i);
+        if receivers {
+            // As in `send`: once we have had the outbox, they are waiting.
+            drop(self.outbox.lock());
+            self.items.notify_all();
         }
     }
 
     /// Blocks until the queue is empty and every taken item is finished.
     pub fn wait_quiet(&self) {
-        let mut s = self.state.lock();
-        while !s.is_quiet() {
-            s.sleeping_quiet += 1;
-            s = self.quiet.wait(s);
-            s.sleeping_quiet -= 1;
+        let mut o = self.outbox.lock();
+        while !self.is_quiet(&o) {
+            o.sleeping_quiet += 1;
+            o = self.quiet.wait(o);
+            o.sleeping_quiet -= 1;
         }
     }
 
-    /// The counts and gate, read under one lock acquisition.
+    /// The counts and gate, read under both locks.
     pub fn snapshot(&self) -> Snapshot {
-        let s = self.state.lock();
+        let o = self.outbox.lock();
+        let i = self.inbox.lock();
         Snapshot {
-            gate: s.gate,
-            queued: s.items.len(),
-            taken: s.taken,
-            accepted: s.accepted,
-            refused: s.refused,
-            drained: s.drained,
+            gate: i.gate,
+            queued: o.items.len() + i.items.len(),
+            taken: o.taken,
+            accepted: i.accepted,
+            refused: i.refused,
+            drained: o.drained,
         }
     }
 }

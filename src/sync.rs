@@ -218,11 +218,11 @@ pub(crate) fn spin_in_models(on: bool) {
 }
 
 /// Whether a channel may have something for a receiver (an item, or a
-/// closed gate), readable without the channel's lock. Only a receiver
+/// closed gate), readable without the channel's locks. Only a receiver
 /// spinning in [`Backoff`] reads it, so that the spinning does not take the
-/// lock the senders need; the channel sets it under its lock and decides
-/// everything again under the lock, so a stale read only costs one more
-/// spin or one more lock. Under a model checker it is a unit struct that
+/// locks; the channel sets it under its inbox lock and decides everything
+/// again under its locks, so a stale read only costs one more spin or one
+/// more lock. Under a model checker it is a unit struct that
 /// always says "look" (a model that spins re-checks under the lock after
 /// its one round): it adds no atomic for the checker to explore.
 #[cfg(not(any(loom, shuttle)))]
@@ -277,6 +277,17 @@ impl<T> Mutex<T> {
             inner: base::Mutex::new(value),
             #[cfg(any(loom, shuttle))]
             name: trace::named_by(std::panic::Location::caller()),
+        }
+    }
+
+    /// A mutex the trace calls `name` (a no-op name in normal builds).
+    pub(crate) fn named(name: &'static str, value: T) -> Self {
+        #[cfg(not(any(loom, shuttle)))]
+        let _ = name;
+        Mutex {
+            inner: base::Mutex::new(value),
+            #[cfg(any(loom, shuttle))]
+            name,
         }
     }
 

@@ -122,11 +122,11 @@ mod recorder {
     }
 
     /// The name of a lock or condvar that was not given one: the pool's
-    /// files each hold one kind (the channel names its three condvars).
+    /// files each hold one kind (the channel names its two locks and three
+    /// condvars).
     pub(crate) fn named_by(site: &'static Location<'static>) -> &'static str {
         let file = site.file().rsplit(['/', '\\']).next().unwrap_or("");
         match file {
-            "channel.rs" => "channel",
             "wait_group.rs" => "live",
             "pool.rs" => "threads",
             "task.rs" => "result",

@@ -36,16 +36,16 @@ MUTANTS = {
         "Closing asserts the channel is still open, like closing a closed Go "
         "channel: the second shutdown/stop/join panics.",
         [
-            ("src/channel.rs", "        let mut s = self.state.lock();\n        if s.gate == Gate::Open {\n            s.gate = Gate::Closed;",
-             "        let mut s = self.state.lock();\n        assert_eq!(s.gate, Gate::Open, \"channel closed twice\");\n        {\n            s.gate = Gate::Closed;"),
+            ("src/channel.rs", "        let mut i = self.inbox.lock();\n        if i.gate == Gate::Open {\n            i.gate = Gate::Closed;",
+             "        let mut i = self.inbox.lock();\n        assert_eq!(i.gate, Gate::Open, \"channel closed twice\");\n        {\n            i.gate = Gate::Closed;"),
         ],
     ),
     "B3-check-then-sleep": (
         "A worker sees the queue empty, lets go of the lock, and then waits "
         "without checking again: a task sent in between is never noticed.",
         [
-            ("src/channel.rs", "            s.sleeping_receivers += 1;\n            backoff.parking();\n            s = self.items.wait(s);",
-             "            drop(s);\n            s = self.state.lock();\n            s.sleeping_receivers += 1;\n            backoff.parking();\n            s = self.items.wait(s);"),
+            ("src/channel.rs", "            i.sleeping_receivers += 1;\n            drop(i);\n            backoff.parking();\n            o = self.items.wait(o);",
+             "            drop(i);\n            drop(o);\n            o = self.outbox.lock();\n            self.inbox.lock().sleeping_receivers += 1;\n            backoff.parking();\n            o = self.items.wait(o);"),
         ],
     ),
     "B3-spin-then-sleep-unchecked": (
@@ -53,32 +53,42 @@ MUTANTS = {
         "again and goes to sleep without looking again: a task pushed while "
         "it spun (no one slept, so no one was notified) is never noticed.",
         [
-            ("src/channel.rs", "                s = self.state.lock();\n                continue;\n            }\n            trace::event!(RecvEmpty);",
-             "                s = self.state.lock();\n            }\n            trace::event!(RecvEmpty);"),
+            ("src/channel.rs", "                o = self.outbox.lock();\n                continue;\n            }\n            trace::event!(RecvEmpty);",
+             "                o = self.outbox.lock();\n                i = self.inbox.lock();\n            }\n            trace::event!(RecvEmpty);"),
+        ],
+    ),
+    "B3-notify-before-wait": (
+        "A sender that owes a sleeping worker a wake-up notifies without "
+        "first taking the worker's lock (the outbox): the worker has counted "
+        "itself asleep but is not yet waiting, the notify finds no one, and "
+        "the worker then sleeps with a task queued.",
+        [
+            ("src/channel.rs", "            drop(self.outbox.lock());\n            self.items.notify_one();",
+             "            self.items.notify_one();"),
         ],
     ),
     "B3-quiet-never-notified": (
         "The last task to finish does not wake idle waiters: wait_idle() "
         "sleeps through the moment the pool went idle.",
         [
-            ("src/channel.rs", "        s.taken -= 1;\n        if s.sleeping_quiet > 0 && s.is_quiet() {\n            self.quiet.notify_all();\n        }",
-             "        s.taken -= 1;"),
+            ("src/channel.rs", "        o.taken -= 1;\n        if o.sleeping_quiet > 0 && self.is_quiet(o) {\n            self.quiet.notify_all();\n        }",
+             "        o.taken -= 1;"),
         ],
     ),
     "B4-exit-before-drain": (
         "A worker exits as soon as the pool is closed, before draining the "
         "queue: accepted tasks are dropped at shutdown.",
         [
-            ("src/channel.rs", "        loop {\n            if let Some(item) = s.items.pop_front() {",
-             "        loop {\n            if s.gate != Gate::Open {\n                trace::event!(RecvClosed { queued: s.items.len() });\n                return None;\n            }\n            if let Some(item) = s.items.pop_front() {"),
+            ("src/channel.rs", "        loop {\n            if let Some(item) = o.items.pop_front() {",
+             "        loop {\n            if self.inbox.lock().gate != Gate::Open {\n                trace::event!(RecvClosed { queued: o.items.len() });\n                return None;\n            }\n            if let Some(item) = o.items.pop_front() {"),
         ],
     ),
     "B4-stop-forgets-queued": (
         "stop() empties the queue but hands back nothing: the queued tasks "
         "vanish without running or being cancelled.",
         [
-            ("src/channel.rs", "        let items = std::mem::take(&mut s.items);",
-             "        std::mem::forget(std::mem::take(&mut s.items));\n        let items = VecDeque::new();"),
+            ("src/channel.rs", "        let mut items = std::mem::take(&mut o.items);\n        items.append(&mut i.items);",
+             "        std::mem::forget(std::mem::take(&mut o.items));\n        std::mem::forget(std::mem::take(&mut i.items));\n        let items = VecDeque::new();"),
         ],
     ),
     "B5-add-twice": (
@@ -107,8 +117,8 @@ MUTANTS = {
     "B5-quiet-notify-one": (
         "Going idle wakes one wait_idle() caller instead of all.",
         [
-            ("src/channel.rs", "        s.taken -= 1;\n        if s.sleeping_quiet > 0 && s.is_quiet() {\n            self.quiet.notify_all();",
-             "        s.taken -= 1;\n        if s.sleeping_quiet > 0 && s.is_quiet() {\n            self.quiet.notify_one();"),
+            ("src/channel.rs", "        if o.sleeping_quiet > 0 && self.is_quiet(o) {\n            self.quiet.notify_all();",
+             "        if o.sleeping_quiet > 0 && self.is_quiet(o) {\n            self.quiet.notify_one();"),
         ],
     ),
     "B6-submit-panic-escapes": (
@@ -148,22 +158,22 @@ MUTANTS = {
         "under another: a shutdown in between leaves a task queued after the "
         "workers have drained and exited.",
         [
-            ("src/channel.rs", "            s.sleeping_senders -= 1;\n        }\n        s.items.push_back(item);",
-             "            s.sleeping_senders -= 1;\n        }\n        drop(s);\n        let mut s = self.state.lock();\n        s.items.push_back(item);"),
+            ("src/channel.rs", "            i.sleeping_senders -= 1;\n        }\n        i.items.push_back(item);",
+             "            i.sleeping_senders -= 1;\n        }\n        drop(i);\n        let mut i = self.inbox.lock();\n        i.items.push_back(item);"),
         ],
     ),
     "B7-drop-after-close": (
         "A send after close reports success and drops the task silently.",
         [
-            ("src/channel.rs", "            if s.gate != Gate::Open {\n                s.refused += 1;\n                trace::event!(RefusedClosed);\n                return Err((item, Refusal::Closed));",
-             "            if s.gate != Gate::Open {\n                s.accepted += 1;\n                drop(s);\n                drop(item);\n                return Ok(());"),
+            ("src/channel.rs", "            if i.gate != Gate::Open {\n                i.refused += 1;\n                trace::event!(RefusedClosed);\n                return Err((item, Refusal::Closed));",
+             "            if i.gate != Gate::Open {\n                i.accepted += 1;\n                drop(i);\n                drop(item);\n                return Ok(());"),
         ],
     ),
     "B8-close-forgets-sleeping-workers": (
         "Shutdown closes the queue without waking the workers asleep on it: "
         "they wait forever and join never returns.",
         [
-            ("src/channel.rs", "        if s.sleeping_receivers > 0 {\n            self.items.notify_all();\n        }\n", ""),
+            ("src/channel.rs", "            drop(self.outbox.lock());\n            self.items.notify_all();\n", ""),
         ],
     ),
     "B8-join-returns-early": (
@@ -178,7 +188,7 @@ MUTANTS = {
         "Shutdown does not wake submitters blocked on a full queue: they stay "
         "blocked after the pool refuses work.",
         [
-            ("src/channel.rs", "        if s.sleeping_senders > 0 {\n            self.room.notify_all();\n        }\n", ""),
+            ("src/channel.rs", "        if i.sleeping_senders > 0 {\n            self.room.notify_all();\n        }\n", ""),
         ],
     ),
     "B9-shared-condvar-wrong-waiter": (
@@ -189,7 +199,7 @@ MUTANTS = {
         "keeps the bounded-channel model to one receiver, so only shuttle, "
         "which picks the waiter and runs 4 receivers, catches this one.",
         [
-            ("src/channel.rs", "            s = self.room.wait(s);", "            s = self.items.wait(s);"),
+            ("src/channel.rs", "            i = self.room.wait(i);", "            i = self.items.wait(i);"),
             ("src/channel.rs", "                    self.room.notify_one();", "                    self.items.notify_one();"),
             ("src/channel.rs", "            self.room.notify_all();", "            self.items.notify_all();"),
         ],
@@ -236,6 +246,9 @@ CAUGHT_BY = {
     ],
     "B3-spin-then-sleep-unchecked": [
         "loom_wakeup::backing_off_workers_still_take_every_task",
+    ],
+    "B3-notify-before-wait": [
+        "loom_wakeup::idle_workers_take_tasks_from_two_submitters",
     ],
     "B3-quiet-never-notified": [
         "loom_wakeup::idle_waiters_all_wake_across_waves",
