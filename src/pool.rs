@@ -16,7 +16,7 @@ use crate::channel::{Channel, Gate, Refusal};
 use crate::error::{BuildError, RejectReason, Rejected, WaitError};
 use crate::sync::{self, thread_local, Arc, JoinHandle, Mutex};
 use crate::task::{
-    drop_contained, handle_pair, unbox, Counters, Execute, Job, PanicHandler, PendingTask, Submit,
+    drop_contained, submit_pair, unbox, Counters, Execute, Job, PanicHandler, PendingTask,
     TaskHandle,
 };
 use crate::trace;
@@ -266,18 +266,10 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (handle, done) = handle_pair();
-        match self
-            .shared
-            .channel
-            .send(Box::new(Submit { f, done }), block)
-        {
+        let (job, handle, reclaim) = submit_pair(f);
+        match self.shared.channel.send(job, block) {
             Ok(()) => Ok(handle),
-            Err((job, why)) => {
-                let Submit { f, done } = unbox(job);
-                done.disarm();
-                Err(Rejected::new(f, reject_reason(why)))
-            }
+            Err((job, why)) => Err(Rejected::new(reclaim.closure(job), reject_reason(why))),
         }
     }
 
@@ -307,7 +299,7 @@ impl Pool {
     {
         self.shared
             .channel
-            .send(Box::new(Execute(f)), true)
+            .send(Job::Execute(Box::new(Execute(f))), true)
             .map_err(|(job, why)| Rejected::new(unbox::<Execute<F>>(job).0, reject_reason(why)))
     }
 

@@ -59,6 +59,15 @@ pub(crate) use std::{
     thread, thread_local,
 };
 
+/// The `Arc` of the one allocation a `submit` task shares with its handle,
+/// which the queue and the handle see as two different trait objects. It
+/// is std's in every build: loom's `Arc` cannot be coerced to a trait
+/// object (its `from_std` takes only a unique `Arc`, so two views of one
+/// allocation are impossible). The checkers then do not track that
+/// allocation's reference counts; every decision about the task is taken
+/// under the facade `Mutex` inside it, which they do see.
+pub(crate) use std::sync::Arc as DynArc;
+
 pub(crate) type MutexGuard<'a, T> = base::MutexGuard<'a, T>;
 pub(crate) type JoinHandle = thread::JoinHandle<()>;
 

@@ -7,7 +7,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::TaskError;
-use crate::sync::{padded, Arc, AtomicU64, Condvar, Mutex, Ordering, Padded};
+use crate::sync::{padded, Arc, AtomicU64, Condvar, DynArc, Mutex, Ordering, Padded};
 
 pub(crate) type Payload = Box<dyn Any + Send>;
 
@@ -47,20 +47,44 @@ impl Counters {
     }
 }
 
-/// A queued task. `Any` lets a refused task be unboxed back into the
-/// caller's closure.
+/// A queued `execute` task. `Any` lets a refused task be unboxed back into
+/// the caller's closure.
 pub(crate) trait Task: Any + Send {
-    /// Runs the task, records it in `counters` (when run by a worker), and
-    /// resolves its handle, if it has one. Returns the panic payload when
-    /// nobody else has received it: the panic handler's to take.
+    /// Runs the task and records it in `counters` (when run by a worker).
+    /// Returns the panic payload: the panic handler's to take.
     fn run(self: Box<Self>, counters: Option<&Counters>) -> Option<Payload>;
 }
 
-pub(crate) type Job = Box<dyn Task>;
+/// What the channel carries: an `execute` task in a box, or a `submit` task
+/// in the one allocation it shares with its handle.
+pub(crate) enum Job {
+    Execute(Box<dyn Task>),
+    Submit(SubmitJob),
+}
 
-/// Recovers the closure of a task that was never run.
+impl Job {
+    /// Runs the task, records it in `counters` (when run by a worker), and
+    /// resolves its handle, if it has one. Returns the panic payload when
+    /// nobody else has received it: the panic handler's to take.
+    pub(crate) fn run(self, counters: Option<&Counters>) -> Option<Payload> {
+        match self {
+            Job::Execute(task) => task.run(counters),
+            Job::Submit(mut job) => {
+                if let Some(cell) = job.0.take() {
+                    cell.run(counters);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Recovers the closure of an `execute` task that was never run.
 pub(crate) fn unbox<J: Task>(job: Job) -> J {
-    let any: Box<dyn Any> = job;
+    let Job::Execute(task) = job else {
+        unreachable!("a refused execute job is the one that was sent")
+    };
+    let any: Box<dyn Any> = task;
     match any.downcast::<J>() {
         Ok(job) => *job,
         Err(_) => unreachable!("a refused job is the one that was sent"),
@@ -89,92 +113,150 @@ impl<F: FnOnce() + Send + 'static> Task for Execute<F> {
     }
 }
 
-/// A task from `submit`/`try_submit`, with the sending end of its handle.
-pub(crate) struct Submit<F, T> {
-    pub(crate) f: F,
-    pub(crate) done: Completer<T>,
-}
+/// The queue's end of a `submit` task. Dropped unrun (the task was
+/// cancelled), it resolves the handle to `Cancelled`.
+pub(crate) struct SubmitJob(Option<DynArc<dyn Runnable>>);
 
-impl<F, T> Task for Submit<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn run(self: Box<Self>, counters: Option<&Counters>) -> Option<Payload> {
-        let Submit { f, done } = *self;
-        let outcome = catch_unwind(AssertUnwindSafe(f));
-        if let Some(counters) = counters {
-            counters.record(outcome.is_err());
+impl Drop for SubmitJob {
+    fn drop(&mut self) {
+        if let Some(cell) = self.0.take() {
+            cell.cancel();
         }
-        done.complete(outcome.map_err(TaskError::Panicked));
-        None
     }
 }
 
-struct Slot<T> {
-    state: Mutex<SlotState<T>>,
+/// A `submit` task's one allocation, seen from the queue.
+trait Runnable: Send + Sync {
+    fn run(&self, counters: Option<&Counters>);
+    fn cancel(&self);
+}
+
+/// A `submit` task's one allocation, seen from its handle.
+trait Outcome<T>: Send + Sync {
+    fn join(&self) -> Result<T, TaskError>;
+    fn is_finished(&self) -> bool;
+}
+
+/// A `submit` task and its result, in one allocation shared by the queue's
+/// job and the caller's handle.
+struct Cell<F, T> {
+    state: Mutex<CellState<F, T>>,
     ready: Condvar,
 }
 
-struct SlotState<T> {
-    result: Option<Result<T, TaskError>>,
+struct CellState<F, T> {
+    stage: Stage<F, T>,
     /// The handle's owner sleeps on `ready`: only then is a notify needed.
     waiting: bool,
 }
 
-impl<T> Slot<T> {
-    fn fill(&self, result: Result<T, TaskError>) {
+enum Stage<F, T> {
+    Queued(F),
+    Running,
+    Done(Result<T, TaskError>),
+    Joined,
+}
+
+impl<F, T> Cell<F, T> {
+    fn finish(&self, result: Result<T, TaskError>) {
         let mut s = self.state.lock();
-        s.result = Some(result);
+        s.stage = Stage::Done(result);
         let wake = s.waiting;
         drop(s);
         if wake {
             self.ready.notify_one();
         }
     }
-}
 
-/// The sending end of a [`TaskHandle`]. Dropped unused (the task was
-/// cancelled, or refused), it resolves the handle to `Cancelled`.
-pub(crate) struct Completer<T> {
-    slot: Option<Arc<Slot<T>>>,
-}
-
-impl<T> Completer<T> {
-    /// Lets go of the handle without resolving it: for a refused task,
-    /// whose handle was never given out.
-    pub(crate) fn disarm(mut self) {
-        self.slot = None;
-    }
-
-    fn complete(mut self, result: Result<T, TaskError>) {
-        if let Some(slot) = self.slot.take() {
-            slot.fill(result);
+    /// The closure, if the task was never started.
+    fn take_closure(&self) -> Option<F> {
+        let mut s = self.state.lock();
+        match std::mem::replace(&mut s.stage, Stage::Running) {
+            Stage::Queued(f) => Some(f),
+            other => {
+                s.stage = other;
+                None
+            }
         }
     }
 }
 
-impl<T> Drop for Completer<T> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.fill(Err(TaskError::Cancelled));
+impl<F, T> Runnable for Cell<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(&self, counters: Option<&Counters>) {
+        let Some(f) = self.take_closure() else {
+            return;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(f));
+        if let Some(counters) = counters {
+            counters.record(outcome.is_err());
+        }
+        self.finish(outcome.map_err(TaskError::Panicked));
+    }
+
+    fn cancel(&self) {
+        // The closure is dropped here, after the lock is let go.
+        if let Some(f) = self.take_closure() {
+            self.finish(Err(TaskError::Cancelled));
+            drop(f);
         }
     }
 }
 
-/// A new handle and the completer that resolves it.
-pub(crate) fn handle_pair<T>() -> (TaskHandle<T>, Completer<T>) {
-    let slot = Arc::new(Slot {
-        state: Mutex::new(SlotState {
-            result: None,
+impl<F, T> Outcome<T> for Cell<F, T>
+where
+    F: Send,
+    T: Send,
+{
+    fn join(&self) -> Result<T, TaskError> {
+        let mut s = self.state.lock();
+        loop {
+            if let Stage::Done(_) = s.stage {
+                let Stage::Done(result) = std::mem::replace(&mut s.stage, Stage::Joined) else {
+                    unreachable!()
+                };
+                return result;
+            }
+            s.waiting = true;
+            s = self.ready.wait(s);
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(self.state.lock().stage, Stage::Done(_))
+    }
+}
+
+/// A `submit` task ready to queue, and its handle; `Err` gives the closure
+/// back from a job the queue refused.
+pub(crate) fn submit_pair<F, T>(f: F) -> (Job, TaskHandle<T>, Reclaim<F, T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cell = DynArc::new(Cell {
+        state: Mutex::new(CellState {
+            stage: Stage::Queued(f),
             waiting: false,
         }),
         ready: Condvar::new(),
     });
-    let done = Completer {
-        slot: Some(Arc::clone(&slot)),
-    };
-    (TaskHandle { slot }, done)
+    let job = Job::Submit(SubmitJob(Some(cell.clone())));
+    (job, TaskHandle { slot: cell.clone() }, Reclaim(cell))
+}
+
+/// Takes the closure back out of a refused `submit` job.
+pub(crate) struct Reclaim<F, T>(DynArc<Cell<F, T>>);
+
+impl<F, T> Reclaim<F, T> {
+    pub(crate) fn closure(self, job: Job) -> F {
+        let f = self.0.take_closure();
+        drop(job);
+        f.unwrap_or_else(|| unreachable!("a refused job was never run"))
+    }
 }
 
 /// The result of a task given to [`Pool::submit`](crate::Pool::submit) or
@@ -191,7 +273,7 @@ pub(crate) fn handle_pair<T>() -> (TaskHandle<T>, Completer<T>) {
 /// assert_eq!(handle.join().unwrap(), 5);
 /// ```
 pub struct TaskHandle<T> {
-    slot: Arc<Slot<T>>,
+    slot: DynArc<dyn Outcome<T>>,
 }
 
 impl<T> TaskHandle<T> {
@@ -218,14 +300,7 @@ impl<T> TaskHandle<T> {
     /// open.send(()).unwrap();
     /// ```
     pub fn join(self) -> Result<T, TaskError> {
-        let mut s = self.slot.state.lock();
-        loop {
-            if let Some(result) = s.result.take() {
-                return result;
-            }
-            s.waiting = true;
-            s = self.slot.ready.wait(s);
-        }
+        self.slot.join()
     }
 
     /// Whether the task's result is ready, so that [`join`](Self::join)
@@ -240,7 +315,7 @@ impl<T> TaskHandle<T> {
     /// assert!(handle.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.slot.state.lock().result.is_some()
+        self.slot.is_finished()
     }
 }
 

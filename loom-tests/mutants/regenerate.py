@@ -123,10 +123,11 @@ MUTANTS = {
     ),
     "B6-submit-panic-escapes": (
         "A submit task runs without catch_unwind: its panic unwinds the "
-        "worker's job and the handle sees Cancelled instead of the payload.",
+        "worker's job before the result is stored, and the handle never "
+        "receives the payload (its join waits forever).",
         [
-            ("src/task.rs", "        let Submit { f, done } = *self;\n        let outcome = catch_unwind(AssertUnwindSafe(f));",
-             "        let Submit { f, done } = *self;\n        let outcome: Result<T, Payload> = Ok(f());"),
+            ("src/task.rs", "        let outcome = catch_unwind(AssertUnwindSafe(f));",
+             "        let outcome: Result<T, Payload> = Ok(f());"),
         ],
     ),
     "B6-execute-panic-lost": (
