@@ -16,7 +16,7 @@ use crate::channel::{Channel, Gate, Refusal};
 use crate::error::{BuildError, RejectReason, Rejected, WaitError};
 use crate::sync::{self, thread_local, Arc, JoinHandle, Mutex};
 use crate::task::{
-    drop_contained, submit_pair, unbox, Counters, Execute, Job, PanicHandler, PendingTask,
+    drop_contained, submit_job, unbox, Counters, Execute, Job, PanicHandler, PendingTask,
     TaskHandle,
 };
 use crate::trace;
@@ -266,10 +266,10 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle, reclaim) = submit_pair(f);
+        let (job, unsent) = submit_job(f);
         match self.shared.channel.send(job, block) {
-            Ok(()) => Ok(handle),
-            Err((job, why)) => Err(Rejected::new(reclaim.closure(job), reject_reason(why))),
+            Ok(()) => Ok(unsent.accepted()),
+            Err((job, why)) => Err(Rejected::new(unsent.refused(job), reject_reason(why))),
         }
     }
 

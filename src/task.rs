@@ -214,11 +214,9 @@ where
     fn join(&self) -> Result<T, TaskError> {
         let mut s = self.state.lock();
         loop {
-            if let Stage::Done(_) = s.stage {
-                let Stage::Done(result) = std::mem::replace(&mut s.stage, Stage::Joined) else {
-                    unreachable!()
-                };
-                return result;
+            match std::mem::replace(&mut s.stage, Stage::Joined) {
+                Stage::Done(result) => return result,
+                other => s.stage = other,
             }
             s.waiting = true;
             s = self.ready.wait(s);
@@ -230,9 +228,9 @@ where
     }
 }
 
-/// A `submit` task ready to queue, and its handle; `Err` gives the closure
-/// back from a job the queue refused.
-pub(crate) fn submit_pair<F, T>(f: F) -> (Job, TaskHandle<T>, Reclaim<F, T>)
+/// A `submit` task ready to queue, and what becomes of its cell once the
+/// queue has answered.
+pub(crate) fn submit_job<F, T>(f: F) -> (Job, Unsent<F, T>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -244,15 +242,25 @@ where
         }),
         ready: Condvar::new(),
     });
-    let job = Job::Submit(SubmitJob(Some(cell.clone())));
-    (job, TaskHandle { slot: cell.clone() }, Reclaim(cell))
+    (Job::Submit(SubmitJob(Some(cell.clone()))), Unsent(cell))
 }
 
-/// Takes the closure back out of a refused `submit` job.
-pub(crate) struct Reclaim<F, T>(DynArc<Cell<F, T>>);
+/// A `submit` task's cell before the queue has answered: accepted, it
+/// becomes the caller's handle; refused, it gives the closure back.
+pub(crate) struct Unsent<F, T>(DynArc<Cell<F, T>>);
 
-impl<F, T> Reclaim<F, T> {
-    pub(crate) fn closure(self, job: Job) -> F {
+impl<F, T> Unsent<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn accepted(self) -> TaskHandle<T> {
+        TaskHandle { slot: self.0 }
+    }
+
+    /// Takes the closure out of the job the queue handed back; the job,
+    /// dropped after, then finds nothing to cancel.
+    pub(crate) fn refused(self, job: Job) -> F {
         let f = self.0.take_closure();
         drop(job);
         f.unwrap_or_else(|| unreachable!("a refused job was never run"))
