@@ -80,7 +80,7 @@ MUTANTS = {
         "queue: accepted tasks are dropped at shutdown.",
         [
             ("src/channel.rs", "        loop {\n            if let Some(item) = o.items.pop_front() {",
-             "        loop {\n            if self.inbox.lock().gate != Gate::Open {\n                trace::event!(RecvClosed { queued: o.items.len() });\n                return None;\n            }\n            if let Some(item) = o.items.pop_front() {"),
+             "        loop {\n            let inbox = self.inbox.lock();\n            if inbox.gate != Gate::Open {\n                trace::event!(RecvClosed { queued: o.items.len() + inbox.items.len() });\n                return None;\n            }\n            drop(inbox);\n            if let Some(item) = o.items.pop_front() {"),
         ],
     ),
     "B4-stop-forgets-queued": (
