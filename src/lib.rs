@@ -114,7 +114,12 @@ hidden_from_checker_buildtests! {
     pub struct ReadmeExample;
 
     static_assertions::assert_impl_all!(Pool: Send, Sync);
-    static_assertions::assert_impl_all!(TaskHandle<u32>: Send);
+    static_assertions::assert_impl_all!(
+        TaskHandle<u32>: Send,
+        Sync,
+        std::panic::UnwindSafe,
+        std::panic::RefUnwindSafe
+    );
     static_assertions::assert_impl_all!(PendingTask: Send);
     static_assertions::assert_impl_all!(Rejected<fn()>: Send);
     static_assertions::assert_impl_all!(BuildError: std::error::Error, Send, Sync);

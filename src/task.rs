@@ -284,6 +284,14 @@ pub struct TaskHandle<T> {
     slot: DynArc<dyn Outcome<T>>,
 }
 
+// A trait object is not unwind-safe unless it says so, but what a handle
+// reaches is a cell whose every change is made under its mutex (whose
+// poisoning the facade ignores), so a panic elsewhere cannot leave it half
+// updated. The `Arc<Mutex<..>>` slot this replaced was unwind-safe by
+// derivation; these keep that part of the public API as it was.
+impl<T> std::panic::UnwindSafe for TaskHandle<T> {}
+impl<T> std::panic::RefUnwindSafe for TaskHandle<T> {}
+
 impl<T> TaskHandle<T> {
     /// Blocks until the task has run (its value, or `Panicked` with its
     /// payload) or was cancelled (`Cancelled`: handed back by `stop()` and
