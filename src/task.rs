@@ -198,11 +198,23 @@ where
     }
 
     fn cancel(&self) {
-        // The closure is dropped here, after the lock is let go.
         if let Some(f) = self.take_closure() {
-            self.finish(Err(TaskError::Cancelled));
+            // The handle says `Cancelled` only once the closure is gone (a
+            // joiner may rely on what it captured being dropped), and still
+            // says it if that drop panics. The closure is dropped with the
+            // lock let go.
+            let _resolve = ResolveCancelled(self);
             drop(f);
         }
+    }
+}
+
+/// Stores `Cancelled` in its cell when dropped, unwinding or not.
+struct ResolveCancelled<'a, F, T>(&'a Cell<F, T>);
+
+impl<F, T> Drop for ResolveCancelled<'_, F, T> {
+    fn drop(&mut self) {
+        self.0.finish(Err(TaskError::Cancelled));
     }
 }
 

@@ -352,6 +352,80 @@ fn p1_dropped_pending_task_resolves_cancelled_and_never_runs() {
 }
 
 #[test]
+fn p1_a_cancelled_handle_resolves_only_after_its_task_is_dropped() {
+    // What a cancelled task captured is gone by the time its handle says
+    // so: a joiner may count on it (the conformance kit does).
+    struct SlowDrop {
+        dropping: mpsc::Sender<()>,
+        gate: Latch,
+    }
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            let _ = self.dropping.send(());
+            self.gate.wait();
+        }
+    }
+    bounded(|| {
+        let pool = Pool::new(1).unwrap();
+        let busy = occupy(&pool, 1);
+        let (dropping, dropping_rx) = mpsc::channel();
+        let gate = Latch::new();
+        let release = gate.guard();
+        let captured = SlowDrop { dropping, gate };
+        let handle = pool
+            .submit(move || {
+                let _keep = &captured;
+                1
+            })
+            .unwrap();
+        let pending = pool.stop();
+        assert_eq!(pending.len(), 1);
+        let dropper = thread::spawn(move || drop(pending));
+        dropping_rx.recv().unwrap();
+        let early = handle.is_finished();
+        release.open();
+        dropper.join().unwrap();
+        assert!(
+            !early,
+            "the handle resolved while its task's closure was still being dropped"
+        );
+        assert!(matches!(handle.join(), Err(TaskError::Cancelled)));
+        busy.open();
+        pool.join().unwrap();
+    });
+}
+
+#[test]
+fn p1_a_cancelled_handle_resolves_even_if_dropping_its_task_panics() {
+    quiet_expected_panics();
+    bounded(|| {
+        let pool = Pool::new(1).unwrap();
+        let busy = occupy(&pool, 1);
+        let captured = BadDrop;
+        let handle = pool
+            .submit(move || {
+                let _keep = &captured;
+                1
+            })
+            .unwrap();
+        let pending = pool.stop();
+        assert_eq!(pending.len(), 1);
+        let dropped = panic::catch_unwind(panic::AssertUnwindSafe(|| drop(pending)));
+        assert!(
+            dropped.is_err(),
+            "the closure's drop panicked into the caller"
+        );
+        assert!(
+            handle.is_finished(),
+            "the handle resolved although dropping the task panicked"
+        );
+        assert!(matches!(handle.join(), Err(TaskError::Cancelled)));
+        busy.open();
+        pool.join().unwrap();
+    });
+}
+
+#[test]
 fn p1_pending_execute_task_panic_goes_to_the_panic_handler() {
     bounded(|| {
         let (tx, rx) = mpsc::channel::<Box<dyn Any + Send>>();
