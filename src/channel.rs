@@ -172,14 +172,23 @@ impl<T> Channel<T> {
         }
         drop(i);
         if wake {
-            // The receiver counted itself asleep holding `outbox`, which it
-            // holds until its wait releases it: once we have had `outbox`,
-            // it is waiting. Notify after letting go, so that it does not
-            // wake into a lock we hold.
-            drop(self.outbox.lock());
-            self.items.notify_one();
+            self.wake_counted_receivers(false);
         }
         Ok(())
+    }
+
+    /// Notifies one (or every) receiver taken off `sleeping_receivers`;
+    /// the caller has let go of the inbox. A receiver counts itself asleep
+    /// holding the outbox, which it holds until its wait releases it: once
+    /// we have had the outbox, it is waiting. Notify after letting go, so
+    /// that it does not wake into a lock we hold.
+    fn wake_counted_receivers(&self, all: bool) {
+        drop(self.outbox.lock());
+        if all {
+            self.items.notify_all();
+        } else {
+            self.items.notify_one();
+        }
     }
 
     /// Takes the next item, waiting for one; `None` once the gate is closed
@@ -301,9 +310,7 @@ impl<T> Channel<T> {
         let receivers = std::mem::take(&mut i.sleeping_receivers) > 0;
         drop(i);
         if receivers {
-            // As in `send`: once we have had the outbox, they are waiting.
-            drop(self.outbox.lock());
-            self.items.notify_all();
+            self.wake_counted_receivers(true);
         }
     }
 

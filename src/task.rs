@@ -267,7 +267,7 @@ where
     T: Send + 'static,
 {
     pub(crate) fn accepted(self) -> TaskHandle<T> {
-        TaskHandle { slot: self.0 }
+        TaskHandle { cell: self.0 }
     }
 
     /// Takes the closure out of the job the queue handed back; the job,
@@ -293,7 +293,7 @@ where
 /// assert_eq!(handle.join().unwrap(), 5);
 /// ```
 pub struct TaskHandle<T> {
-    slot: DynArc<dyn Outcome<T>>,
+    cell: DynArc<dyn Outcome<T>>,
 }
 
 // A trait object is not unwind-safe unless it says so, but what a handle
@@ -328,7 +328,7 @@ impl<T> TaskHandle<T> {
     /// open.send(()).unwrap();
     /// ```
     pub fn join(self) -> Result<T, TaskError> {
-        self.slot.join()
+        self.cell.join()
     }
 
     /// Whether the task's result is ready, so that [`join`](Self::join)
@@ -343,7 +343,7 @@ impl<T> TaskHandle<T> {
     /// assert!(handle.is_finished());
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.slot.is_finished()
+        self.cell.is_finished()
     }
 }
 

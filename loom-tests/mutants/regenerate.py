@@ -58,13 +58,13 @@ MUTANTS = {
         ],
     ),
     "B3-notify-before-wait": (
-        "A sender that owes a sleeping worker a wake-up notifies without "
-        "first taking the worker's lock (the outbox): the worker has counted "
+        "A sender (or close) that owes a sleeping worker a wake-up notifies "
+        "without first taking the worker's lock (the outbox): the worker has counted "
         "itself asleep but is not yet waiting, the notify finds no one, and "
         "the worker then sleeps with a task queued.",
         [
-            ("src/channel.rs", "            drop(self.outbox.lock());\n            self.items.notify_one();",
-             "            self.items.notify_one();"),
+            ("src/channel.rs", "        drop(self.outbox.lock());\n        if all {",
+             "        if all {"),
         ],
     ),
     "B3-quiet-never-notified": (
@@ -174,7 +174,7 @@ MUTANTS = {
         "Shutdown closes the queue without waking the workers asleep on it: "
         "they wait forever and join never returns.",
         [
-            ("src/channel.rs", "            drop(self.outbox.lock());\n            self.items.notify_all();\n", ""),
+            ("src/channel.rs", "        if receivers {\n            self.wake_counted_receivers(true);\n        }\n", ""),
         ],
     ),
     "B8-join-returns-early": (
