@@ -351,6 +351,20 @@ fn p1_dropped_pending_task_resolves_cancelled_and_never_runs() {
     });
 }
 
+/// Queues a `submit` task that holds `captured` behind the pool's one busy
+/// worker, and stops the pool: its handle, and the task `stop()` hands back.
+fn stopped_holding<C: Send + 'static>(pool: &Pool, captured: C) -> (TaskHandle<u32>, PendingTask) {
+    let handle = pool
+        .submit(move || {
+            let _keep = &captured;
+            1
+        })
+        .unwrap();
+    let mut pending = pool.stop();
+    assert_eq!(pending.len(), 1);
+    (handle, pending.pop().unwrap())
+}
+
 #[test]
 fn p1_a_cancelled_handle_resolves_only_after_its_task_is_dropped() {
     // What a cancelled task captured is gone by the time its handle says
@@ -371,15 +385,7 @@ fn p1_a_cancelled_handle_resolves_only_after_its_task_is_dropped() {
         let (dropping, dropping_rx) = mpsc::channel();
         let gate = Latch::new();
         let release = gate.guard();
-        let captured = SlowDrop { dropping, gate };
-        let handle = pool
-            .submit(move || {
-                let _keep = &captured;
-                1
-            })
-            .unwrap();
-        let pending = pool.stop();
-        assert_eq!(pending.len(), 1);
+        let (handle, pending) = stopped_holding(&pool, SlowDrop { dropping, gate });
         let dropper = thread::spawn(move || drop(pending));
         dropping_rx.recv().unwrap();
         let early = handle.is_finished();
@@ -401,15 +407,7 @@ fn p1_a_cancelled_handle_resolves_even_if_dropping_its_task_panics() {
     bounded(|| {
         let pool = Pool::new(1).unwrap();
         let busy = occupy(&pool, 1);
-        let captured = BadDrop;
-        let handle = pool
-            .submit(move || {
-                let _keep = &captured;
-                1
-            })
-            .unwrap();
-        let pending = pool.stop();
-        assert_eq!(pending.len(), 1);
+        let (handle, pending) = stopped_holding(&pool, BadDrop);
         let dropped = panic::catch_unwind(panic::AssertUnwindSafe(|| drop(pending)));
         assert!(
             dropped.is_err(),
