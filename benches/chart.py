@@ -3,6 +3,7 @@
 
     python3 chart.py [results/latest.csv] [../docs/perf.svg]
     python3 chart.py --table [results/latest.csv]   # Markdown tables to stdout
+    python3 chart.py --paired [results/latest.csv]  # verified-pool / best other peer, round by round
 
 One panel per worker count. In each panel, one group of bars per timed
 workload and one bar per peer (same colour in every group): the peer's median
@@ -146,7 +147,56 @@ def table(csv_path):
         print()
 
 
+def paired(csv_path, ours=HIGHLIGHT, within=1.05):
+    """Prints, per worker count and timed metric, how `ours` compares with
+    the best other peer (by median) round by round.
+
+    Peers take turns within every round, so the two values of one round met
+    the same machine weather: their ratio is a paired comparison, and its
+    spread over the rounds shows whether a gap between two medians is the
+    pools' or the machine's."""
+    series = {}
+    order = []
+    with open(csv_path, newline="") as f:
+        for r in csv.DictReader(f):
+            key = (int(r["workers"]), r["metric"])
+            if key not in series:
+                series[key] = {}
+                order.append(key)
+            series[key][r["peer"]] = (
+                float(r["median"]),
+                [float(v) for v in r["values"].split(";")],
+            )
+    timed = [m for m, _ in METRICS] + ["pingpong_idle_p99", "lifecycle_settled"]
+    for workers in sorted({w for w, _ in order}):
+        print(f"#### {workers} workers: {ours} / best other peer, round by round\n")
+        print(f"| metric | best other peer | ratio of medians | per-round ratio: median | min | max "
+              f"| rounds <= {within:.2f} |")
+        print("|---|---|--:|--:|--:|--:|--:|")
+        for w, metric in order:
+            if w != workers or metric not in timed or ours not in series[(w, metric)]:
+                continue
+            others = {p: v for p, v in series[(w, metric)].items() if p != ours}
+            if not others:
+                continue
+            best = min(others, key=lambda p: others[p][0])
+            mine_median, mine = series[(w, metric)][ours]
+            theirs_median, theirs = others[best]
+            ratios = sorted(a / b for a, b in zip(mine, theirs) if b > 0)
+            if not ratios:
+                continue
+            mid = len(ratios) // 2
+            median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+            good = sum(1 for x in ratios if x <= within)
+            print(f"| {metric} | {best} | {mine_median / theirs_median:.2f} | {median:.2f} "
+                  f"| {ratios[0]:.2f} | {ratios[-1]:.2f} | {good}/{len(ratios)} |")
+        print()
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--paired":
+        paired(sys.argv[2] if len(sys.argv) > 2 else DEFAULT_CSV)
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--table":
         table(sys.argv[2] if len(sys.argv) > 2 else DEFAULT_CSV)
         return
