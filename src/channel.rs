@@ -4,11 +4,17 @@
 //! **inbox** (the items they push, the gate, the sender-side counts);
 //! receivers lock the **outbox** (items moved out of the inbox, the number
 //! of items taken and not yet finished, the `wait_quiet` sleepers). A
-//! receiver with an empty outbox also locks the inbox and moves everything
-//! queued there across in one swap, so while senders run ahead of the
-//! receivers most takes never touch the senders' lock. A bounded channel
-//! moves one item at a time instead: its bound then counts the inbox alone,
-//! exactly, under the lock the senders hold.
+//! receiver with an empty outbox also locks the inbox, takes its oldest
+//! item and moves the rest across in one swap, so while senders run ahead
+//! of the receivers most takes never touch the senders' lock. A bounded
+//! channel takes the oldest item alone instead: its bound then counts the
+//! inbox alone, exactly, under the lock the senders hold.
+//!
+//! The inbox keeps its oldest item in a field of its own, `first`, which
+//! shares a cache line with the inbox's lock word (see [`Channel`]): when
+//! one item at a time goes from a sender to an idle receiver, the hand-off
+//! moves that one line between their cores instead of also the queue's
+//! buffer.
 //!
 //! Lock order: outbox, then inbox. A sender holds only the inbox.
 //!
@@ -34,7 +40,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sync::{Backoff, Condvar, Hint, Mutex, MutexGuard};
+use crate::sync::{padded, Backoff, Condvar, Hint, Mutex, MutexGuard, Padded};
 use crate::trace;
 
 /// Whether the channel still accepts items.
@@ -68,29 +74,66 @@ pub struct Snapshot {
     pub drained: u64,
 }
 
-/// The senders' side.
+/// The senders' side. `repr(C)`: `first` and `rest` come right after the
+/// lock word (see [`Channel`]).
+#[repr(C)]
 struct Inbox<T> {
-    items: VecDeque<T>,
+    /// The oldest queued item; `None` only when nothing is queued.
+    first: Option<T>,
+    /// The items queued after `first`, oldest first.
+    rest: VecDeque<T>,
     gate: Gate,
-    accepted: u64,
-    refused: u64,
     /// Receivers asleep on `items` that no sender has woken yet (see the
     /// module docs).
     sleeping_receivers: usize,
+    refused: u64,
     sleeping_senders: usize,
+}
+
+impl<T> Inbox<T> {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push(&mut self, item: T) {
+        if self.first.is_none() {
+            self.first = Some(item);
+        } else {
+            self.rest.push_back(item);
+        }
+    }
 }
 
 /// The receivers' side.
 struct Outbox<T> {
     items: VecDeque<T>,
+    /// Items that ever left the inbox (taken or moved here by receivers,
+    /// or handed back by `drain`): with what the inbox holds, everything
+    /// ever accepted. Counted here, not by the senders, so that a send
+    /// writes nothing outside the inbox's first cache line.
+    left_inbox: u64,
     taken: usize,
     drained: u64,
     sleeping_quiet: usize,
 }
 
 /// A lock-based MPMC queue with close semantics (see the module docs).
+///
+/// `repr(C)`, with the two cache-padded fields first, starts the inbox on
+/// a cache line of its own, and that line holds the lock word, `first`
+/// and `rest`'s header (asserted below for the pool's item type). A
+/// sender that finds the inbox empty writes only that line; a receiver
+/// that takes a lone item reads only that line.
+#[repr(C)]
 pub struct Channel<T> {
-    outbox: Mutex<Outbox<T>>,
+    outbox: Padded<Mutex<Outbox<T>>>,
+    /// Whether an item is queued or the gate is shut, for receivers that
+    /// spin without the locks (see `recv`). Written under the inbox lock.
+    hint: Hint,
     inbox: Mutex<Inbox<T>>,
     /// The most items queued at once (`usize::MAX`: unbounded).
     capacity: usize,
@@ -102,30 +145,44 @@ pub struct Channel<T> {
     room: Condvar,
     /// `wait_quiet` callers wait here (releasing the outbox).
     quiet: Condvar,
-    /// Whether an item is queued or the gate is shut, for receivers that
-    /// spin without the locks (see `recv`). Written under the inbox lock.
-    hint: Hint,
 }
+
+// The layout `Channel` describes, for the pool's channel: the inbox starts
+// a cache line, and its lock word, `first` and `rest` fit in that line.
+// (std's `Mutex<T>` keeps `T` last, since `T` may be unsized.)
+#[cfg(not(any(loom, shuttle)))]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    type Pooled = crate::task::Job;
+    const LINE: usize = 64;
+    let lock_word = size_of::<Mutex<Inbox<Pooled>>>() - size_of::<Inbox<Pooled>>();
+    assert!(offset_of!(Channel<Pooled>, inbox) % LINE == 0);
+    assert!(std::mem::align_of::<Channel<Pooled>>() % LINE == 0);
+    assert!(
+        lock_word + offset_of!(Inbox<Pooled>, rest) + size_of::<VecDeque<Pooled>>() <= LINE
+    );
+};
 
 impl<T> Channel<T> {
     /// `capacity` is the most items queued at once; `None` is unbounded.
     pub fn new(capacity: Option<usize>) -> Self {
         Channel {
-            outbox: Mutex::named(
+            outbox: padded(Mutex::named(
                 "outbox",
                 Outbox {
                     items: VecDeque::new(),
+                    left_inbox: 0,
                     taken: 0,
                     drained: 0,
                     sleeping_quiet: 0,
                 },
-            ),
+            )),
             inbox: Mutex::named(
                 "inbox",
                 Inbox {
-                    items: VecDeque::new(),
+                    first: None,
+                    rest: VecDeque::new(),
                     gate: Gate::Open,
-                    accepted: 0,
                     refused: 0,
                     sleeping_receivers: 0,
                     sleeping_senders: 0,
@@ -149,7 +206,7 @@ impl<T> Channel<T> {
                 trace::event!(RefusedClosed);
                 return Err((item, Refusal::Closed));
             }
-            if i.items.len() < self.capacity {
+            if i.len() < self.capacity {
                 break;
             }
             if !block {
@@ -162,10 +219,9 @@ impl<T> Channel<T> {
             i = self.room.wait(i);
             i.sleeping_senders -= 1;
         }
-        i.items.push_back(item);
-        i.accepted += 1;
+        i.push(item);
         self.hint.set(true);
-        trace::event!(Pushed { queued: i.items.len() });
+        trace::event!(Pushed { queued: i.len() });
         let wake = i.sleeping_receivers > 0;
         if wake {
             i.sleeping_receivers -= 1;
@@ -200,26 +256,25 @@ impl<T> Channel<T> {
             self.finish_locked(&mut o);
         }
         let backoff = Backoff::new();
-        loop {
+        let item = loop {
             if let Some(item) = o.items.pop_front() {
-                o.taken += 1;
-                backoff.ended();
-                trace::event!(Took { left: o.items.len() });
-                return Some(item);
+                break item;
             }
             let mut i = self.inbox.lock();
-            if !i.items.is_empty() {
+            if let Some(item) = i.first.take() {
                 if self.capacity == usize::MAX {
-                    std::mem::swap(&mut o.items, &mut i.items);
+                    o.left_inbox += 1 + i.rest.len() as u64;
+                    std::mem::swap(&mut o.items, &mut i.rest);
                 } else {
-                    o.items.extend(i.items.pop_front());
+                    o.left_inbox += 1;
+                    i.first = i.rest.pop_front();
                     if i.sleeping_senders > 0 {
                         self.room.notify_one();
                     }
                 }
-                let more = o.items.len() > 1 || !i.items.is_empty();
+                let more = !o.items.is_empty() || !i.is_empty();
                 self.hint.set(more || i.gate != Gate::Open);
-                continue;
+                break item;
             }
             if i.gate != Gate::Open {
                 trace::event!(RecvClosed { queued: 0 });
@@ -245,7 +300,11 @@ impl<T> Channel<T> {
             drop(i);
             backoff.parking();
             o = self.items.wait(o);
-        }
+        };
+        o.taken += 1;
+        backoff.ended();
+        trace::event!(Took { left: o.items.len() });
+        Some(item)
     }
 
     /// Reports a taken item done without taking another.
@@ -264,7 +323,7 @@ impl<T> Channel<T> {
 
     /// Whether nothing is queued or in flight; the caller holds the outbox.
     fn is_quiet(&self, o: &Outbox<T>) -> bool {
-        o.taken == 0 && o.items.is_empty() && self.inbox.lock().items.is_empty()
+        o.taken == 0 && o.items.is_empty() && self.inbox.lock().is_empty()
     }
 
     /// Refuses new items from now on. Idempotent.
@@ -273,7 +332,7 @@ impl<T> Channel<T> {
         if i.gate == Gate::Open {
             i.gate = Gate::Closed;
             self.hint.set(true);
-            trace::event!(Close { queued: i.items.len() });
+            trace::event!(Close { queued: i.len() });
             self.wake_all_blocked(i);
         }
     }
@@ -287,7 +346,9 @@ impl<T> Channel<T> {
         i.gate = Gate::Drained;
         self.hint.set(true);
         let mut items = std::mem::take(&mut o.items);
-        items.append(&mut i.items);
+        o.left_inbox += i.len() as u64;
+        items.extend(i.first.take());
+        items.append(&mut i.rest);
         o.drained += items.len() as u64;
         trace::event!(Drain { handed_back: items.len() });
         let quiet = o.sleeping_quiet > 0 && o.taken == 0;
@@ -330,11 +391,68 @@ impl<T> Channel<T> {
         let i = self.inbox.lock();
         Snapshot {
             gate: i.gate,
-            queued: o.items.len() + i.items.len(),
+            queued: o.items.len() + i.len(),
             taken: o.taken,
-            accepted: i.accepted,
+            accepted: o.left_inbox + i.len() as u64,
             refused: i.refused,
             drained: o.drained,
         }
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    /// The inbox keeps its oldest item apart from the rest; every way out
+    /// (a take that moves the rest across, a bounded take, `drain`) must
+    /// still hand items over oldest first, and the counts must still add up.
+    #[test]
+    fn items_leave_oldest_first_whichever_part_of_the_inbox_holds_them() {
+        let c = Channel::new(None);
+        for n in 0..3 {
+            c.send(n, false).unwrap();
+        }
+        // 0 was `first`; 1 and 2 move to the outbox with this take.
+        assert_eq!(c.recv(false), Some(0));
+        c.send(3, false).unwrap();
+        assert_eq!([c.recv(true), c.recv(true)], [Some(1), Some(2)]);
+        c.send(4, false).unwrap();
+        c.send(5, false).unwrap();
+        assert_eq!(c.recv(true), Some(3));
+        let s = c.snapshot();
+        assert_eq!((s.queued, s.taken, s.accepted), (2, 1, 6));
+        assert_eq!(c.drain(), [4, 5]);
+        let s = c.snapshot();
+        assert_eq!((s.queued, s.accepted, s.drained), (0, 6, 2));
+    }
+
+    #[test]
+    fn drain_hands_back_the_outbox_then_first_then_the_rest() {
+        let c = Channel::new(None);
+        for n in 0..3 {
+            c.send(n, false).unwrap();
+        }
+        assert_eq!(c.recv(false), Some(0));
+        c.send(3, false).unwrap();
+        c.send(4, false).unwrap();
+        assert_eq!(c.drain(), [1, 2, 3, 4]);
+        let s = c.snapshot();
+        assert_eq!((s.queued, s.taken, s.accepted, s.drained), (0, 1, 5, 4));
+    }
+
+    #[test]
+    fn a_bounded_inbox_counts_first_against_its_bound_and_refills_it_in_order() {
+        let c = Channel::new(Some(3));
+        for n in 0..3 {
+            c.send(n, false).unwrap();
+        }
+        assert_eq!(c.send(3, false), Err((3, Refusal::Full)));
+        assert_eq!(c.recv(false), Some(0));
+        c.send(3, false).unwrap();
+        assert_eq!(c.send(4, false), Err((4, Refusal::Full)));
+        assert_eq!([c.recv(true), c.recv(true), c.recv(true)], [Some(1), Some(2), Some(3)]);
+        let s = c.snapshot();
+        assert_eq!((s.queued, s.taken, s.accepted, s.refused), (0, 1, 4, 2));
     }
 }

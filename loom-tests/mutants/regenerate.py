@@ -79,16 +79,16 @@ MUTANTS = {
         "A worker exits as soon as the pool is closed, before draining the "
         "queue: accepted tasks are dropped at shutdown.",
         [
-            ("src/channel.rs", "        loop {\n            if let Some(item) = o.items.pop_front() {",
-             "        loop {\n            let inbox = self.inbox.lock();\n            if inbox.gate != Gate::Open {\n                trace::event!(RecvClosed { queued: o.items.len() + inbox.items.len() });\n                return None;\n            }\n            drop(inbox);\n            if let Some(item) = o.items.pop_front() {"),
+            ("src/channel.rs", "        let item = loop {\n            if let Some(item) = o.items.pop_front() {",
+             "        let item = loop {\n            let inbox = self.inbox.lock();\n            if inbox.gate != Gate::Open {\n                trace::event!(RecvClosed { queued: o.items.len() + inbox.len() });\n                return None;\n            }\n            drop(inbox);\n            if let Some(item) = o.items.pop_front() {"),
         ],
     ),
     "B4-stop-forgets-queued": (
         "stop() empties the queue but hands back nothing: the queued tasks "
         "vanish without running or being cancelled.",
         [
-            ("src/channel.rs", "        let mut items = std::mem::take(&mut o.items);\n        items.append(&mut i.items);",
-             "        std::mem::forget(std::mem::take(&mut o.items));\n        std::mem::forget(std::mem::take(&mut i.items));\n        let items = VecDeque::new();"),
+            ("src/channel.rs", "        let mut items = std::mem::take(&mut o.items);\n        o.left_inbox += i.len() as u64;\n        items.extend(i.first.take());\n        items.append(&mut i.rest);",
+             "        std::mem::forget(std::mem::take(&mut o.items));\n        o.left_inbox += i.len() as u64;\n        std::mem::forget(i.first.take());\n        std::mem::forget(std::mem::take(&mut i.rest));\n        let items = VecDeque::new();"),
         ],
     ),
     "B5-add-twice": (
@@ -159,15 +159,15 @@ MUTANTS = {
         "under another: a shutdown in between leaves a task queued after the "
         "workers have drained and exited.",
         [
-            ("src/channel.rs", "            i.sleeping_senders -= 1;\n        }\n        i.items.push_back(item);",
-             "            i.sleeping_senders -= 1;\n        }\n        drop(i);\n        let mut i = self.inbox.lock();\n        i.items.push_back(item);"),
+            ("src/channel.rs", "            i.sleeping_senders -= 1;\n        }\n        i.push(item);",
+             "            i.sleeping_senders -= 1;\n        }\n        drop(i);\n        let mut i = self.inbox.lock();\n        i.push(item);"),
         ],
     ),
     "B7-drop-after-close": (
         "A send after close reports success and drops the task silently.",
         [
             ("src/channel.rs", "            if i.gate != Gate::Open {\n                i.refused += 1;\n                trace::event!(RefusedClosed);\n                return Err((item, Refusal::Closed));",
-             "            if i.gate != Gate::Open {\n                i.accepted += 1;\n                drop(i);\n                drop(item);\n                return Ok(());"),
+             "            if i.gate != Gate::Open {\n                drop(i);\n                self.outbox.lock().left_inbox += 1;\n                drop(item);\n                return Ok(());"),
         ],
     ),
     "B8-close-forgets-sleeping-workers": (
