@@ -91,16 +91,21 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// rounds of spinning (polling a [`Hint`], not the lock), then a few
 /// `yield_now`s, then it reports completion.
 ///
-/// The yields are skipped by a thread whose previous wait ended in a long
-/// park (over [`Backoff::LONG_PARK`]). Linux (EEVDF) pushes back the
-/// deadline of a thread that calls `sched_yield`, so a worker that yielded
-/// before parking is later woken *behind* the thread that woke it instead
-/// of preempting it: in the idle ping-pong benchmark, 64-215 us per round
-/// trip instead of ~4 us (every peer whose backoff yields pays the same;
-/// `benches/src/bin/yield_then_park.rs` shows it without a pool). A thread
-/// that found work without parking, or after a short park, is in a busy
-/// phase, where the yields hand the CPU to the producers (one producer and
-/// two workers on two cores) and keep ping-pong's tail short.
+/// A thread whose previous wait ended in a long park (over
+/// [`Backoff::LONG_PARK`]) skips all of it and parks at once: it is in an
+/// idle phase, and it was most likely woken on its waker's CPU. Linux
+/// (EEVDF) pushes back the deadline of a thread that calls `sched_yield`,
+/// so a worker that yielded before parking is later woken *behind* the
+/// thread that woke it instead of preempting it: in the idle ping-pong
+/// benchmark, 64-215 us per round trip instead of ~4 us (every peer whose
+/// backoff yields pays the same; `benches/src/bin/yield_then_park.rs`
+/// shows it without a pool). And the woken worker shares a CPU with its
+/// waker (in 99% of idle round trips, `perf` sched tracepoints say): every
+/// moment it spins after its task, before parking again, is a moment the
+/// waker cannot run. A thread that found work without parking, or after a
+/// short park, is in a busy phase, where spinning catches the next task
+/// without a wake-up and the yields hand the CPU to the producers (one
+/// producer and two workers on two cores) and keep ping-pong's tail short.
 ///
 /// Under a model checker it remembers nothing and is complete at once, so
 /// that most models explore the lock/wait protocol alone; a model that
@@ -120,11 +125,11 @@ std::thread_local! {
 
 #[cfg(not(any(loom, shuttle)))]
 impl Backoff {
-    /// Spin rounds of 1, 2, 4, 8, 16 spin hints: about 0.5 us here. Each
-    /// round spun longer costs the idle wake-up about 0.5 us more (probably:
-    /// the scheduler lets a thread that burnt more CPU preempt its waker less
-    /// readily) and buys nothing in the busy benchmarks; one round less
-    /// costs ping-pong 50% (docs/PERFORMANCE.md).
+    /// Spin rounds of 1, 2, 4, 8, 16 spin hints: about 0.5 us here. Before
+    /// a long park stopped the spinning too, each round more cost the idle
+    /// wake-up about 0.5 us; more rounds buy nothing in the busy
+    /// benchmarks, and one round less costs ping-pong 50%
+    /// (docs/PERFORMANCE.md).
     const SPIN_ROUNDS: u32 = 5;
     const YIELD_ROUNDS: u32 = 4;
     /// Several wake-ups' worth (one costs 2.5-4 us here). Measured at 0,
@@ -134,14 +139,14 @@ impl Backoff {
     const LONG_PARK: std::time::Duration = std::time::Duration::from_micros(20);
 
     pub(crate) fn new() -> Self {
-        let yields = if LONG_PARK_LAST.with(std::cell::Cell::get) {
+        let rounds = if LONG_PARK_LAST.with(std::cell::Cell::get) {
             0
         } else {
-            Self::YIELD_ROUNDS
+            Self::SPIN_ROUNDS + Self::YIELD_ROUNDS
         };
         Backoff {
             step: std::cell::Cell::new(0),
-            rounds: Self::SPIN_ROUNDS + yields,
+            rounds,
             parked_at: std::cell::Cell::new(None),
         }
     }
@@ -454,3 +459,38 @@ pub(crate) const MAIN_THREAD_NAME: &str = "main";
 /// The name the checker gives the main model thread, if any.
 #[cfg(shuttle)]
 pub(crate) const MAIN_THREAD_NAME: &str = "main-thread";
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::Backoff;
+
+    fn rounds_until_completed() -> u32 {
+        let backoff = Backoff::new();
+        let mut rounds = 0;
+        while !backoff.is_completed() {
+            backoff.snooze();
+            rounds += 1;
+        }
+        rounds
+    }
+
+    /// A wait that ended in a long park makes the next backoff complete at
+    /// once; a wait that got its item without parking restores the full
+    /// spin-and-yield. (A short park is left out: a preempted test thread
+    /// could make it long.)
+    #[test]
+    fn only_a_long_park_skips_the_next_backoff() {
+        let full = Backoff::SPIN_ROUNDS + Backoff::YIELD_ROUNDS;
+        assert_eq!(rounds_until_completed(), full);
+
+        let long = Backoff::new();
+        long.parking();
+        // Not synchronisation: the park has to have lasted this long.
+        std::thread::sleep(Backoff::LONG_PARK);
+        long.ended();
+        assert_eq!(rounds_until_completed(), 0);
+
+        Backoff::new().ended();
+        assert_eq!(rounds_until_completed(), full);
+    }
+}
