@@ -404,15 +404,21 @@ impl<T> Channel<T> {
 mod tests {
     use super::*;
 
+    /// A channel with `0..n` sent.
+    fn sent(capacity: Option<usize>, n: u32) -> Channel<u32> {
+        let c = Channel::new(capacity);
+        for item in 0..n {
+            c.send(item, false).unwrap();
+        }
+        c
+    }
+
     /// The inbox keeps its oldest item apart from the rest; every way out
     /// (a take that moves the rest across, a bounded take, `drain`) must
     /// still hand items over oldest first, and the counts must still add up.
     #[test]
     fn items_leave_oldest_first_whichever_part_of_the_inbox_holds_them() {
-        let c = Channel::new(None);
-        for n in 0..3 {
-            c.send(n, false).unwrap();
-        }
+        let c = sent(None, 3);
         // 0 was `first`; 1 and 2 move to the outbox with this take.
         assert_eq!(c.recv(false), Some(0));
         c.send(3, false).unwrap();
@@ -429,10 +435,7 @@ mod tests {
 
     #[test]
     fn drain_hands_back_the_outbox_then_first_then_the_rest() {
-        let c = Channel::new(None);
-        for n in 0..3 {
-            c.send(n, false).unwrap();
-        }
+        let c = sent(None, 3);
         assert_eq!(c.recv(false), Some(0));
         c.send(3, false).unwrap();
         c.send(4, false).unwrap();
@@ -443,10 +446,7 @@ mod tests {
 
     #[test]
     fn a_bounded_inbox_counts_first_against_its_bound_and_refills_it_in_order() {
-        let c = Channel::new(Some(3));
-        for n in 0..3 {
-            c.send(n, false).unwrap();
-        }
+        let c = sent(Some(3), 3);
         assert_eq!(c.send(3, false), Err((3, Refusal::Full)));
         assert_eq!(c.recv(false), Some(0));
         c.send(3, false).unwrap();
