@@ -91,17 +91,18 @@ def fmt_num(x):
     return f"{x:.2f}"
 
 
-def table(csv_path):
-    """Prints one Markdown table per worker count: a row per metric and peer."""
+def rows_by_metric(csv_path):
+    """The CSV's rows grouped by (workers, metric), in the order met."""
     rows = {}
-    order = []
     with open(csv_path, newline="") as f:
         for r in csv.DictReader(f):
-            key = (int(r["workers"]), r["metric"])
-            if key not in rows:
-                rows[key] = []
-                order.append(key)
-            rows[key].append(r)
+            rows.setdefault((int(r["workers"]), r["metric"]), []).append(r)
+    return list(rows), rows
+
+
+def table(csv_path):
+    """Prints one Markdown table per worker count: a row per metric and peer."""
+    order, rows = rows_by_metric(csv_path)
     peers = []
     for key in order:
         for r in rows[key]:
@@ -155,18 +156,14 @@ def paired(csv_path, ours=HIGHLIGHT, within=1.05):
     the same machine weather: their ratio is a paired comparison, and its
     spread over the rounds shows whether a gap between two medians is the
     pools' or the machine's."""
-    series = {}
-    order = []
-    with open(csv_path, newline="") as f:
-        for r in csv.DictReader(f):
-            key = (int(r["workers"]), r["metric"])
-            if key not in series:
-                series[key] = {}
-                order.append(key)
-            series[key][r["peer"]] = (
-                float(r["median"]),
-                [float(v) for v in r["values"].split(";")],
-            )
+    order, rows = rows_by_metric(csv_path)
+    series = {
+        key: {
+            r["peer"]: (float(r["median"]), [float(v) for v in r["values"].split(";")])
+            for r in group
+        }
+        for key, group in rows.items()
+    }
     timed = [m for m, _ in METRICS] + ["pingpong_idle_p99", "lifecycle_settled"]
     for workers in sorted({w for w, _ in order}):
         print(f"#### {workers} workers: {ours} / best other peer, round by round\n")
