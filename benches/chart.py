@@ -97,22 +97,22 @@ def rows_by_metric(csv_path):
     with open(csv_path, newline="") as f:
         for r in csv.DictReader(f):
             rows.setdefault((int(r["workers"]), r["metric"]), []).append(r)
-    return list(rows), rows
+    return rows
 
 
 def table(csv_path):
     """Prints one Markdown table per worker count: a row per metric and peer."""
-    order, rows = rows_by_metric(csv_path)
+    rows = rows_by_metric(csv_path)
     peers = []
-    for key in order:
+    for key in rows:
         for r in rows[key]:
             if r["peer"] not in peers:
                 peers.append(r["peer"])
-    for workers in sorted({w for w, _ in order}):
+    for workers in sorted({w for w, _ in rows}):
         print(f"#### {workers} workers: median (ratio to the best median)\n")
         print("| metric | unit | " + " | ".join(peers) + " |")
         print("|---|---|" + "--:|" * len(peers))
-        for w, metric in order:
+        for w, metric in rows:
             if w != workers:
                 continue
             by_peer = {r["peer"]: r for r in rows[(w, metric)]}
@@ -128,11 +128,11 @@ def table(csv_path):
             unit = rows[(w, metric)][0]["unit"]
             print(f"| {metric} | {unit} | " + " | ".join(cells) + " |")
         print()
-    for workers in sorted({w for w, _ in order}):
+    for workers in sorted({w for w, _ in rows}):
         print(f"#### {workers} workers: median, min, max per peer\n")
         print("| metric | unit | peer | median | min | max | x best |")
         print("|---|---|---|--:|--:|--:|--:|")
-        for w, metric in order:
+        for w, metric in rows:
             if w != workers:
                 continue
             for r in rows[(w, metric)]:
@@ -156,7 +156,7 @@ def paired(csv_path, ours=HIGHLIGHT, within=1.05):
     the same machine weather: their ratio is a paired comparison, and its
     spread over the rounds shows whether a gap between two medians is the
     pools' or the machine's."""
-    order, rows = rows_by_metric(csv_path)
+    rows = rows_by_metric(csv_path)
     series = {
         key: {
             r["peer"]: (float(r["median"]), [float(v) for v in r["values"].split(";")])
@@ -165,12 +165,12 @@ def paired(csv_path, ours=HIGHLIGHT, within=1.05):
         for key, group in rows.items()
     }
     timed = [m for m, _ in METRICS] + ["pingpong_idle_p99", "lifecycle_settled"]
-    for workers in sorted({w for w, _ in order}):
+    for workers in sorted({w for w, _ in rows}):
         print(f"#### {workers} workers: {ours} / best other peer, round by round\n")
         print(f"| metric | best other peer | ratio of medians | per-round ratio: median | min | max "
               f"| rounds <= {within:.2f} |")
         print("|---|---|--:|--:|--:|--:|--:|")
-        for w, metric in order:
+        for w, metric in rows:
             if w != workers or metric not in timed or ours not in series[(w, metric)]:
                 continue
             others = {p: v for p, v in series[(w, metric)].items() if p != ours}
