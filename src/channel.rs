@@ -251,7 +251,7 @@ impl<T> Channel<T> {
     /// and the queue empty. `finished` reports that the item this receiver
     /// took last time is done.
     pub fn recv(&self, finished: bool) -> Option<T> {
-        let mut o = self.outbox.lock();
+        let mut o = self.outbox.lock_backing_off();
         if finished {
             self.finish_locked(&mut o);
         }
