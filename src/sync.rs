@@ -322,17 +322,16 @@ impl<T> Mutex<T> {
     pub(crate) fn lock_backing_off(&self) -> MutexGuard<'_, T> {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
-            match self.inner.try_lock() {
-                Ok(guard) => {
-                    trace::event!(Lock(self.name));
-                    return guard;
+            let guard = match self.inner.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    backoff.snooze();
+                    continue;
                 }
-                Err(TryLockError::Poisoned(poisoned)) => {
-                    trace::event!(Lock(self.name));
-                    return poisoned.into_inner();
-                }
-                Err(TryLockError::WouldBlock) => backoff.snooze(),
-            }
+            };
+            trace::event!(Lock(self.name));
+            return guard;
         }
         self.lock()
     }
