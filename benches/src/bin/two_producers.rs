@@ -1,31 +1,47 @@
-//! How much of the two-producer gap is the process's history rather than
-//! the pool: the two-producer workload, repeated in one long-lived process.
+//! The two-producer workload (the benchmark's `exec_2p`) with one pool per
+//! process, to tell the pools apart from the process's history.
 //!
-//! One process per pool and run: a pool is built once, then each round
-//! warms it with 50,000 tasks, waits until idle, and times two fresh
-//! producer threads sending 250,000 empty tasks each until the pool is idle
-//! again (the benchmark's `exec_2p`, without rebuilding the pool). The
-//! pools are verified-pool and a pool of workers on one unbounded
-//! crossbeam-channel (boxed tasks, a completion counter for the wait; the
-//! benchmark's `crossbeam-chan`). Processes alternate between the two
-//! pools, so drift of the machine hits both alike. Printed per process:
-//! the median ns per task of the first and the last ten rounds, and of
-//! all of them.
+//! Each process builds one pool, then every round warms it with 50,000
+//! tasks, waits until idle, and times two fresh producer threads sending
+//! 250,000 empty tasks each until the pool is idle again. The pools are
+//! verified-pool and the benchmark's `crossbeam-chan` (its hand-written
+//! pool on one crossbeam-channel, counted with its latch). Processes
+//! alternate between the two pools, so drift of the machine hits both
+//! alike. Printed per process: the median ns per task of the first and the
+//! last ten rounds and of all of them; then the medians over the processes
+//! and their ratio.
 //!
-//! `cargo run --release --bin two_producers -- [--runs 3] [--rounds 40] [--workers 2]`
+//! `--workers N` sets the pool size (`1`: one consumer, with no other to
+//! contend with); `--zst` makes the timed tasks capture nothing, so boxing
+//! them allocates nothing and what is left is the hand-off; `--rounds 40`
+//! shows how a pool drifts as its process ages.
+//!
+//! `cargo run --release --bin two_producers -- [--runs 3] [--rounds 40] [--workers 2] [--zst]`
 
 use std::hint::black_box;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Instant;
+
+// The benchmark's own hand-written pools and latch, so that
+// `crossbeam-chan` here is the benchmark's peer, counted the same way.
+#[allow(dead_code)] // the other two hand-written pools
+#[path = "../handwritten.rs"]
+mod handwritten;
+#[path = "../latch.rs"]
+mod latch;
+
+use handwritten::CrossbeamPool;
+use latch::LATCH;
 
 const EACH: usize = 250_000;
 
 trait Pool: Sync {
     fn execute<F: FnOnce() + Send + 'static>(&self, f: F);
-    /// Waits until `total` tasks (counted since the pool was built) ran.
-    fn wait_for(&self, total: usize);
+    /// Expects `n` more tasks before the next `wait` may return.
+    fn arm(&self, _n: usize) {}
+    /// Waits until every task sent so far has run.
+    fn wait(&self);
 }
 
 impl Pool for verified_pool::Pool {
@@ -34,56 +50,40 @@ impl Pool for verified_pool::Pool {
             panic!("pool refused a task");
         }
     }
-    fn wait_for(&self, _total: usize) {
+    fn wait(&self) {
         self.wait_idle().expect("not on a worker");
     }
 }
 
-type Task = Box<dyn FnOnce() + Send>;
-
-static RAN: AtomicUsize = AtomicUsize::new(0);
-
-struct Crossbeam(crossbeam_channel::Sender<Task>);
-
-impl Crossbeam {
-    fn new(workers: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded::<Task>();
-        for _ in 0..workers {
-            let rx = rx.clone();
-            thread::spawn(move || {
-                while let Ok(task) = rx.recv() {
-                    task();
-                    RAN.fetch_add(1, Ordering::Release);
-                }
-            });
-        }
-        Crossbeam(tx)
-    }
-}
-
-impl Pool for Crossbeam {
+/// The benchmark's `crossbeam-chan` peer, as the benchmark counts it: each
+/// task counts itself down on the shared latch.
+impl Pool for CrossbeamPool {
     fn execute<F: FnOnce() + Send + 'static>(&self, f: F) {
-        self.0.send(Box::new(f)).expect("workers alive");
+        CrossbeamPool::execute(self, move || {
+            f();
+            LATCH.count_down();
+        });
     }
-    fn wait_for(&self, total: usize) {
-        while RAN.load(Ordering::Acquire) < total {
-            thread::yield_now();
-        }
+    fn arm(&self, n: usize) {
+        LATCH.arm(n);
+    }
+    fn wait(&self) {
+        LATCH.wait();
     }
 }
 
 /// ns per task of each round.
 fn rounds<P: Pool>(pool: &P, rounds: usize, zst: bool) -> Vec<f64> {
-    let mut sent = 0;
     (0..rounds)
         .map(|_| {
+            pool.arm(EACH / 5);
             for i in 0..EACH / 5 {
                 pool.execute(move || {
                     black_box(i);
                 });
             }
-            sent += EACH / 5;
-            pool.wait_for(sent);
+            pool.wait();
+            pool.arm(2 * EACH);
             let start = Instant::now();
             thread::scope(|scope| {
                 for _ in 0..2 {
@@ -102,8 +102,7 @@ fn rounds<P: Pool>(pool: &P, rounds: usize, zst: bool) -> Vec<f64> {
                     });
                 }
             });
-            sent += 2 * EACH;
-            pool.wait_for(sent);
+            pool.wait();
             start.elapsed().as_nanos() as f64 / (2 * EACH) as f64
         })
         .collect()
@@ -133,7 +132,7 @@ fn main() {
             Some("verified-pool") => {
                 rounds(&verified_pool::Pool::new(workers).unwrap(), count, zst)
             }
-            Some("crossbeam-chan") => rounds(&Crossbeam::new(workers), count, zst),
+            Some("crossbeam-chan") => rounds(&CrossbeamPool::new(workers), count, zst),
             other => panic!("unknown pool {other:?}"),
         };
         let (first, last) = (&per_round[..10], &per_round[count - 10..]);
