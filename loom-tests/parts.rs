@@ -5,7 +5,9 @@
 mod common;
 
 use common::{check, thread, Arc, Bound, Scale};
-use verified_pool::internals::{trace_lanes, Channel, Refusal, WaitGroup};
+use verified_pool::internals::{
+    send_on_shard, shards_in_models, trace_lanes, Channel, Refusal, WaitGroup,
+};
 
 /// Promises 1, 2, 4: blocking senders on a capacity-1 channel, receivers,
 /// and a close racing them. Every accepted item is received exactly once,
@@ -43,6 +45,48 @@ fn channel_send_recv_close_race() {
         assert_eq!(snapshot.accepted, sent as u64);
         assert_eq!(snapshot.refused, (s.threads * s.tasks - sent) as u64);
     });
+}
+
+/// Promises 1, 4 with two inboxes, as an unbounded channel has in normal
+/// builds: senders on different inboxes, a receiver, and a close racing
+/// them. Every accepted item is received exactly once whichever inbox it
+/// went to, and the receiver leaves only when both are empty.
+/// Mutants: B3-one-inbox-looked-at, B4-exit-before-drain.
+/// loom: bound 3; 2 senders of 1 item (one per inbox), 1 receiver, main
+/// closing.
+#[test]
+fn channel_with_two_inboxes_send_recv_close_race() {
+    let loom = Scale::new(1, 2, 1);
+    shards_in_models(true);
+    check("two_inboxes_race", Bound::Preemptions(3), loom, |s| {
+        let channel = Arc::new(Channel::new(None));
+        let senders: Vec<_> = (0..s.threads)
+            .map(|i| {
+                let channel = channel.clone();
+                thread::spawn(move || {
+                    send_on_shard(i);
+                    (0..s.tasks)
+                        .filter(|&n| match channel.send((i, n), false) {
+                            Ok(()) => true,
+                            Err(back) => {
+                                assert_eq!(back, ((i, n), Refusal::Closed));
+                                false
+                            }
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let receivers = spawn_receivers(&channel, s.workers);
+        channel.close();
+        let sent: usize = senders.into_iter().map(|t| t.join().unwrap()).sum();
+        let got: usize = receivers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(got, sent);
+        let snapshot = channel.snapshot();
+        assert_eq!((snapshot.accepted, snapshot.queued), (sent as u64, 0));
+        assert_eq!(snapshot.refused, (s.threads * s.tasks - sent) as u64);
+    });
+    shards_in_models(false);
 }
 
 /// `n` receivers that take items (reporting each finished with the next

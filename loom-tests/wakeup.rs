@@ -7,7 +7,7 @@
 mod common;
 
 use common::{assert_terminated, check, thread, Arc, Bound, Gate, Scale, Tracker};
-use verified_pool::internals::spin_in_models;
+use verified_pool::internals::{send_on_shard, shards_in_models, spin_in_models};
 use verified_pool::{Pool, RejectReason};
 
 /// Promise 4 (B3): idle workers, submitters each waiting on their tasks'
@@ -41,6 +41,41 @@ fn idle_workers_take_tasks_from_two_submitters() {
             assert_terminated(&pool);
         },
     );
+}
+
+/// Promise 4 (B3) with two inboxes, as an unbounded pool has in normal
+/// builds: an idle worker takes tasks sent to either inbox. Each submitter
+/// waits for its task before the pool closes (which would wake everyone),
+/// so a task left in an inbox the worker did not look at, or a wake-up a
+/// sender did not see it owed, is a deadlock.
+/// Mutants: B3-one-inbox-looked-at, B3-count-read-before-push,
+/// B3-check-then-sleep.
+/// loom: bound 3; 1 worker, 2 submitters of 1 task each, one per inbox.
+#[test]
+fn idle_worker_takes_tasks_from_either_inbox() {
+    let loom = Scale::new(1, 2, 1);
+    shards_in_models(true);
+    check("two_inboxes_one_worker", Bound::Preemptions(3), loom, |s| {
+        let pool = Arc::new(Pool::new(s.workers).unwrap());
+        let submitters: Vec<_> = (0..s.threads)
+            .map(|i| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    send_on_shard(i);
+                    for n in 0..s.tasks {
+                        let value = pool.submit(move || (i, n)).unwrap().join().unwrap();
+                        assert_eq!(value, (i, n));
+                    }
+                })
+            })
+            .collect();
+        for submitter in submitters {
+            submitter.join().unwrap();
+        }
+        pool.join().unwrap();
+        assert_terminated(&pool);
+    });
+    shards_in_models(false);
 }
 
 /// Promise 4 (B3): a worker finishing its last task just as the next

@@ -95,6 +95,19 @@ hidden_from_checker_buildtests! {
             crate::sync::spin_in_models(on);
         }
 
+        /// Makes this model thread send to the channel's inbox shard
+        /// `shard` (every thread sends to shard 0 unless told otherwise).
+        pub fn send_on_shard(shard: usize) {
+            crate::sync::send_on_shard(shard);
+        }
+
+        /// Makes the unbounded channels (and pools) made on this thread
+        /// have all their inboxes, as in normal builds; off by default (one
+        /// inbox).
+        pub fn shards_in_models(on: bool) {
+            crate::sync::shards_in_models(on);
+        }
+
         /// Forgets the pool-event trace: call as each model execution starts.
         pub fn trace_clear() {
             crate::trace::clear();

@@ -31,7 +31,7 @@ use loom::sync as base;
 #[cfg(loom)]
 pub(crate) use loom::{
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     thread, thread_local,
@@ -42,7 +42,7 @@ use shuttle::sync as base;
 #[cfg(shuttle)]
 pub(crate) use shuttle::{
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     thread, thread_local,
@@ -53,7 +53,7 @@ use std::sync as base;
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::{
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     thread, thread_local,
@@ -229,6 +229,82 @@ impl Backoff {
 #[cfg(any(loom, shuttle))]
 pub(crate) fn spin_in_models(on: bool) {
     MODEL_SPINS.with(|spins| spins.set(on));
+}
+
+thread_local! {
+    /// The inbox shard this thread sends to (see `crate::channel`);
+    /// `usize::MAX` until its first send.
+    // loom's `thread_local!` takes no `const` initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static SEND_SHARD: std::cell::Cell<usize> = std::cell::Cell::new(usize::MAX);
+}
+
+/// The shard of a channel's inbox this thread sends to, a number that the
+/// channel reduces to its shard count. In std builds threads are numbered
+/// in the order of their first send, so two threads that start sending one
+/// after the other use different shards. Under a model checker every
+/// thread uses shard 0 unless its model says otherwise
+/// ([`send_on_shard`]): a process-wide counter would number the threads of
+/// each execution differently, and the checker needs executions that
+/// repeat.
+pub(crate) fn send_shard() -> usize {
+    SEND_SHARD.with(|shard| {
+        if shard.get() == usize::MAX {
+            shard.set(first_send_shard());
+        }
+        shard.get()
+    })
+}
+
+#[cfg(not(any(loom, shuttle)))]
+fn first_send_shard() -> usize {
+    // Not a facade atomic: it only spreads threads over shards, and no
+    // decision about an item depends on it.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(any(loom, shuttle))]
+fn first_send_shard() -> usize {
+    0
+}
+
+#[cfg(any(loom, shuttle, test))]
+/// Makes the thread that calls it send to inbox shard `shard` (for the
+/// models, and for tests that need to know which inbox an item is in).
+pub(crate) fn send_on_shard(shard: usize) {
+    SEND_SHARD.with(|s| s.set(shard));
+}
+
+/// How many inboxes an unbounded channel gets: `wanted` in std builds.
+/// Under a model checker, one unless the model asked for more
+/// ([`shards_in_models`]): every inbox is one more lock to take in each
+/// refill, close and snapshot, so models that do not check the inboxes'
+/// own protocol explore no more than the rest of it.
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) fn inbox_shards(wanted: usize) -> usize {
+    wanted
+}
+
+#[cfg(any(loom, shuttle))]
+std::thread_local! {
+    static MODEL_SHARDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(any(loom, shuttle))]
+pub(crate) fn inbox_shards(wanted: usize) -> usize {
+    if MODEL_SHARDS.with(std::cell::Cell::get) {
+        wanted
+    } else {
+        1
+    }
+}
+
+/// Makes the unbounded channels made on this thread under a model checker
+/// have all their inboxes (see [`inbox_shards`]); off by default.
+#[cfg(any(loom, shuttle))]
+pub(crate) fn shards_in_models(on: bool) {
+    MODEL_SHARDS.with(|shards| shards.set(on));
 }
 
 /// Whether a channel may have something for a receiver (an item, or a

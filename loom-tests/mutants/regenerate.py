@@ -36,16 +36,16 @@ MUTANTS = {
         "Closing asserts the channel is still open, like closing a closed Go "
         "channel: the second shutdown/stop/join panics.",
         [
-            ("src/channel.rs", "        let mut i = self.inbox.lock();\n        if i.gate == Gate::Open {\n            i.gate = Gate::Closed;",
-             "        let mut i = self.inbox.lock();\n        assert_eq!(i.gate, Gate::Open, \"channel closed twice\");\n        {\n            i.gate = Gate::Closed;"),
+            ("src/channel.rs", "        let mut all = self.lock_inboxes();\n        if all.gate() == Gate::Open {\n            all.set_gate(Gate::Closed);",
+             "        let mut all = self.lock_inboxes();\n        assert_eq!(all.gate(), Gate::Open, \"channel closed twice\");\n        {\n            all.set_gate(Gate::Closed);"),
         ],
     ),
     "B3-check-then-sleep": (
         "A worker sees the queue empty, lets go of the lock, and then waits "
         "without checking again: a task sent in between is never noticed.",
         [
-            ("src/channel.rs", "            i.sleeping_receivers += 1;\n            drop(i);\n            backoff.parking();\n            o = self.items.wait(o);",
-             "            drop(i);\n            drop(o);\n            o = self.outbox.lock();\n            self.inbox.lock().sleeping_receivers += 1;\n            backoff.parking();\n            o = self.items.wait(o);"),
+            ("src/channel.rs", "            self.count_sleeping_receiver(&mut all);\n            drop(all);\n            backoff.parking();\n            o = self.items.wait(o);",
+             "            drop(all);\n            drop(o);\n            o = self.outbox.lock();\n            self.count_sleeping_receiver(&mut self.lock_inboxes());\n            backoff.parking();\n            o = self.items.wait(o);"),
         ],
     ),
     "B3-spin-then-sleep-unchecked": (
@@ -54,7 +54,7 @@ MUTANTS = {
         "it spun (no one slept, so no one was notified) is never noticed.",
         [
             ("src/channel.rs", "                o = self.outbox.lock();\n                continue;\n            }\n            trace::event!(RecvEmpty);",
-             "                o = self.outbox.lock();\n                i = self.inbox.lock();\n            }\n            trace::event!(RecvEmpty);"),
+             "                o = self.outbox.lock();\n                all = self.lock_inboxes();\n            }\n            trace::event!(RecvEmpty);"),
         ],
     ),
     "B3-notify-before-wait": (
@@ -65,6 +65,27 @@ MUTANTS = {
         [
             ("src/channel.rs", "        drop(self.outbox.lock());\n        if all {",
              "        if all {"),
+        ],
+    ),
+    "B3-one-inbox-looked-at": (
+        "A worker with an empty outbox looks in the first inbox only: a task "
+        "sent to another inbox is never taken, and the worker sleeps (or, "
+        "once the pool is closed, exits) with it queued.",
+        [
+            ("src/channel.rs", "            let k = (o.shard + step) % self.shards;",
+             "            let k = (o.shard + step) % self.shards * 0;"),
+        ],
+    ),
+    "B3-count-read-before-push": (
+        "With more than one inbox, a sender reads the count of sleeping "
+        "workers before it takes its inbox lock: a worker that finds every "
+        "inbox empty and counts itself asleep in between is owed a wake-up "
+        "the sender never sees.",
+        [
+            ("src/channel.rs", "        let mut i = self.inboxes[shard].lock();\n        loop {",
+             "        let owed = self.shards == 1 || self.sleeping_receivers.load(Ordering::Relaxed) > 0;\n        let mut i = self.inboxes[shard].lock();\n        loop {"),
+            ("src/channel.rs", "        let wake = self.take_sleeping_receiver(&mut i);",
+             "        let wake = owed && self.take_sleeping_receiver(&mut i);"),
         ],
     ),
     "B3-quiet-never-notified": (
@@ -80,15 +101,15 @@ MUTANTS = {
         "queue: accepted tasks are dropped at shutdown.",
         [
             ("src/channel.rs", "        let item = loop {\n            if let Some(item) = o.items.pop_front() {",
-             "        let item = loop {\n            let inbox = self.inbox.lock();\n            if inbox.gate != Gate::Open {\n                trace::event!(RecvClosed { queued: o.items.len() + inbox.len() });\n                return None;\n            }\n            drop(inbox);\n            if let Some(item) = o.items.pop_front() {"),
+             "        let item = loop {\n            let all = self.lock_inboxes();\n            if all.gate() != Gate::Open {\n                trace::event!(RecvClosed { queued: o.items.len() + all.len() });\n                return None;\n            }\n            drop(all);\n            if let Some(item) = o.items.pop_front() {"),
         ],
     ),
     "B4-stop-forgets-queued": (
         "stop() empties the queue but hands back nothing: the queued tasks "
         "vanish without running or being cancelled.",
         [
-            ("src/channel.rs", "        let mut items = std::mem::take(&mut o.items);\n        o.left_inbox += i.len() as u64;\n        items.extend(i.first.take());\n        items.append(&mut i.rest);",
-             "        std::mem::forget(std::mem::take(&mut o.items));\n        o.left_inbox += i.len() as u64;\n        std::mem::forget(i.first.take());\n        std::mem::forget(std::mem::take(&mut i.rest));\n        let items = VecDeque::new();"),
+            ("src/channel.rs", "        let mut items = std::mem::take(&mut o.items);\n        for i in all.iter_mut() {\n            o.left_inbox += i.len() as u64;\n            items.extend(i.first.take());\n            items.append(&mut i.rest);\n        }",
+             "        std::mem::forget(std::mem::take(&mut o.items));\n        for i in all.iter_mut() {\n            o.left_inbox += i.len() as u64;\n            std::mem::forget(i.first.take());\n            std::mem::forget(std::mem::take(&mut i.rest));\n        }\n        let items = VecDeque::new();"),
         ],
     ),
     "B5-add-twice": (
@@ -160,7 +181,7 @@ MUTANTS = {
         "workers have drained and exited.",
         [
             ("src/channel.rs", "            i.sleeping_senders -= 1;\n        }\n        i.push(item);",
-             "            i.sleeping_senders -= 1;\n        }\n        drop(i);\n        let mut i = self.inbox.lock();\n        i.push(item);"),
+             "            i.sleeping_senders -= 1;\n        }\n        drop(i);\n        let mut i = self.inboxes[shard].lock();\n        i.push(item);"),
         ],
     ),
     "B7-drop-after-close": (
@@ -189,7 +210,7 @@ MUTANTS = {
         "Shutdown does not wake submitters blocked on a full queue: they stay "
         "blocked after the pool refuses work.",
         [
-            ("src/channel.rs", "        if i.sleeping_senders > 0 {\n            self.room.notify_all();\n        }\n", ""),
+            ("src/channel.rs", "        if all.iter().any(|i| i.sleeping_senders > 0) {\n            self.room.notify_all();\n        }\n", ""),
         ],
     ),
     "B9-shared-condvar-wrong-waiter": (
@@ -240,6 +261,7 @@ CAUGHT_BY = {
         "loom_close::closing_twice_from_two_threads_is_harmless",
     ],
     "B3-check-then-sleep": [
+        "loom_wakeup::idle_worker_takes_tasks_from_either_inbox",
         "loom_wakeup::backing_off_workers_still_take_every_task",
         "loom_wakeup::worker_finishing_as_a_submit_arrives_takes_it",
         "loom_wakeup::idle_workers_take_tasks_from_two_submitters",
@@ -251,6 +273,13 @@ CAUGHT_BY = {
     "B3-notify-before-wait": [
         "loom_wakeup::idle_workers_take_tasks_from_two_submitters",
     ],
+    "B3-one-inbox-looked-at": [
+        "loom_wakeup::idle_worker_takes_tasks_from_either_inbox",
+        "loom_parts::channel_with_two_inboxes_send_recv_close_race",
+    ],
+    "B3-count-read-before-push": [
+        "loom_wakeup::idle_worker_takes_tasks_from_either_inbox",
+    ],
     "B3-quiet-never-notified": [
         "loom_wakeup::idle_waiters_all_wake_across_waves",
     ],
@@ -258,6 +287,7 @@ CAUGHT_BY = {
         "loom_close::submit_racing_shutdown_runs_or_returns_the_task",
         "loom_join::join_racing_submit_waits_for_accepted_work",
         "loom_parts::channel_send_recv_close_race",
+        "loom_parts::channel_with_two_inboxes_send_recv_close_race",
     ],
     "B4-stop-forgets-queued": [
         "loom_close::stop_racing_running_and_queued_tasks_hands_back_each_once",
