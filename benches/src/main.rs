@@ -343,6 +343,10 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let _ = writeln!(meta, "total_seconds={:.1}", total.as_secs_f64());
+    // The allocator's settings move the one-producer row by up to 3x
+    // (docs/PERFORMANCE.md, glibc's fastbins), so a run records them.
+    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    let _ = writeln!(meta, "glibc_tunables={tunables}");
     for p in &peers {
         let _ = writeln!(
             meta,
