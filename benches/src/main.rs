@@ -347,6 +347,7 @@ fn main() {
     // (docs/PERFORMANCE.md, glibc's fastbins), so a run records them.
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
     let _ = writeln!(meta, "glibc_tunables={tunables}");
+    let _ = writeln!(meta, "allocator={}", alloc::NAME);
     for p in &peers {
         let _ = writeln!(
             meta,
