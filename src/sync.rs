@@ -91,9 +91,10 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// rounds of spinning (polling a [`Hint`], not the lock), then a few
 /// `yield_now`s, then it reports completion.
 ///
-/// A thread whose previous wait ended in a long park (over
-/// [`Backoff::LONG_PARK`]) skips all of it and parks at once: it is in an
-/// idle phase, and it was most likely woken on its waker's CPU. Linux
+/// A thread whose previous [`Backoff::LONG_PARKS_TO_SKIP`] waits each ended
+/// in a long park (over [`Backoff::LONG_PARK`]) skips all of it and parks
+/// at once: it is in an idle phase, and it was most likely woken on its
+/// waker's CPU. Linux
 /// (EEVDF) pushes back the deadline of a thread that calls `sched_yield`,
 /// so a worker that yielded before parking is later woken *behind* the
 /// thread that woke it instead of preempting it: in the idle ping-pong
@@ -106,6 +107,12 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// short park, is in a busy phase, where spinning catches the next task
 /// without a wake-up and the yields hand the CPU to the producers (one
 /// producer and two workers on two cores) and keep ping-pong's tail short.
+/// One long park is not enough to call a phase idle: in a busy pool a
+/// spare worker parks for as long as the others keep up, and if that one
+/// park made it skip its backoff, it would park at once after each task
+/// it then took, and each of those tasks would wait for a wake-up (ping-pong
+/// p99 of 10-22 us instead of ~1 in a third of the rounds,
+/// docs/PERFORMANCE.md). In an idle phase every wait ends in a long park.
 ///
 /// Under a model checker it remembers nothing and is complete at once, so
 /// that most models explore the lock/wait protocol alone; a model that
@@ -120,7 +127,8 @@ pub(crate) struct Backoff {
 
 #[cfg(not(any(loom, shuttle)))]
 std::thread_local! {
-    static LONG_PARK_LAST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many of this thread's waits in a row ended in a long park.
+    static LONG_PARKS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 #[cfg(not(any(loom, shuttle)))]
@@ -137,9 +145,11 @@ impl Backoff {
     /// 14 us instead of 0.9, while the idle wake-up was the same at all
     /// three (docs/PERFORMANCE.md).
     const LONG_PARK: std::time::Duration = std::time::Duration::from_micros(20);
+    /// Two: one is what a spare worker in a busy pool has (see above).
+    const LONG_PARKS_TO_SKIP: u32 = 2;
 
     pub(crate) fn new() -> Self {
-        let rounds = if LONG_PARK_LAST.with(std::cell::Cell::get) {
+        let rounds = if LONG_PARKS.with(std::cell::Cell::get) >= Self::LONG_PARKS_TO_SKIP {
             0
         } else {
             Self::SPIN_ROUNDS + Self::YIELD_ROUNDS
@@ -172,14 +182,15 @@ impl Backoff {
         self.parked_at.set(Some(std::time::Instant::now()));
     }
 
-    /// Called when this wait got its item: remembers whether it ended in
-    /// a long park, for this thread's next wait.
+    /// Called when this wait got its item: counts it if it ended in a long
+    /// park, and otherwise starts the count again, for this thread's next
+    /// wait.
     pub(crate) fn ended(&self) {
         let long = self
             .parked_at
             .get()
             .is_some_and(|at| at.elapsed() >= Self::LONG_PARK);
-        LONG_PARK_LAST.with(|p| p.set(long));
+        LONG_PARKS.with(|n| n.set(if long { n.get().saturating_add(1) } else { 0 }));
     }
 }
 
@@ -576,23 +587,35 @@ mod tests {
         rounds
     }
 
-    /// A wait that ended in a long park makes the next backoff complete at
-    /// once; a wait that got its item without parking restores the full
-    /// spin-and-yield. (A short park is left out: a preempted test thread
-    /// could make it long.)
+    /// Waits that ended in a long park, [`Backoff::LONG_PARKS_TO_SKIP`] in a
+    /// row, make the next backoff complete at once; fewer leave it whole,
+    /// and a wait that got its item without parking starts the count
+    /// again. (A short park is left out: a preempted test thread could make
+    /// it long.)
     #[test]
-    fn only_a_long_park_skips_the_next_backoff() {
+    fn only_long_parks_in_a_row_skip_the_next_backoff() {
         let full = Backoff::SPIN_ROUNDS + Backoff::YIELD_ROUNDS;
+        let long_park = || {
+            let backoff = Backoff::new();
+            backoff.parking();
+            // Not synchronisation: the park has to have lasted this long.
+            std::thread::sleep(Backoff::LONG_PARK);
+            backoff.ended();
+        };
         assert_eq!(rounds_until_completed(), full);
 
-        let long = Backoff::new();
-        long.parking();
-        // Not synchronisation: the park has to have lasted this long.
-        std::thread::sleep(Backoff::LONG_PARK);
-        long.ended();
+        for _ in 1..Backoff::LONG_PARKS_TO_SKIP {
+            long_park();
+            assert_eq!(rounds_until_completed(), full);
+        }
+        long_park();
+        assert_eq!(rounds_until_completed(), 0);
+        long_park();
         assert_eq!(rounds_until_completed(), 0);
 
         Backoff::new().ended();
+        assert_eq!(rounds_until_completed(), full);
+        long_park();
         assert_eq!(rounds_until_completed(), full);
     }
 
