@@ -112,7 +112,8 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// park made it skip its backoff, it would park at once after each task
 /// it then took, and each of those tasks would wait for a wake-up (ping-pong
 /// p99 of 10-22 us instead of ~1 in a third of the rounds,
-/// docs/PERFORMANCE.md). In an idle phase every wait ends in a long park.
+/// docs/PERFORMANCE.md). In an idle phase every wait ends in a long park,
+/// so the cost is one more backoff, in the second wait of each idle phase.
 ///
 /// Under a model checker it remembers nothing and is complete at once, so
 /// that most models explore the lock/wait protocol alone; a model that
