@@ -1,7 +1,7 @@
 //! Benchmark of `verified-pool` against other worker pools.
 //!
 //! ```text
-//! cargo run --release -- [--rounds N] [--quick] [--workers 2,4]
+//! cargo run --release -- [--rounds N] [--quick] [--zst] [--workers 2,4]
 //!                        [--peers a,b] [--workloads exec1,pingpong,...]
 //!                        [--out results/latest.csv]
 //! ```
@@ -64,6 +64,7 @@ fn all_peers() -> Vec<Entry> {
 struct Options {
     rounds: usize,
     quick: bool,
+    zst: bool,
     workers: Vec<usize>,
     peers: Option<Vec<String>>,
     workloads: Vec<Workload>,
@@ -72,7 +73,7 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: verified-pool-bench [--rounds N] [--quick] [--workers 2,4] \
+        "usage: verified-pool-bench [--rounds N] [--quick] [--zst] [--workers 2,4] \
          [--peers NAME,..] [--workloads exec1,exec2,pingpong,pingpong-idle,lifecycle,submit,allocs] [--out FILE.csv]"
     );
     std::process::exit(2)
@@ -82,6 +83,7 @@ fn parse_args() -> Options {
     let mut opts = Options {
         rounds: 0,
         quick: false,
+        zst: false,
         workers: vec![2, 4],
         peers: None,
         workloads: Workload::ALL.to_vec(),
@@ -93,6 +95,7 @@ fn parse_args() -> Options {
         match arg.as_str() {
             "--rounds" => opts.rounds = value().parse().unwrap_or_else(|_| usage()),
             "--quick" => opts.quick = true,
+            "--zst" => opts.zst = true,
             "--workers" => {
                 opts.workers = value()
                     .split(',')
@@ -163,10 +166,13 @@ fn fmt_num(x: f64) -> String {
 
 fn main() {
     let opts = parse_args();
-    let sizes = if opts.quick {
-        Sizes::quick()
-    } else {
-        Sizes::full()
+    let sizes = Sizes {
+        zst: opts.zst,
+        ..if opts.quick {
+            Sizes::quick()
+        } else {
+            Sizes::full()
+        }
     };
     let mut peers = all_peers();
     if let Some(wanted) = &opts.peers {

@@ -1,6 +1,8 @@
 //! The workloads, generic over the pool. Every "empty" task captures one
 //! `usize` and passes it through `black_box`: a zero-sized closure would let
 //! every pool skip the heap allocation of its box, which no real task does.
+//! (`--zst` does that on purpose, for workloads 1 and 2, to take the
+//! allocator out of the comparison.)
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +30,10 @@ pub struct Sizes {
     pub submit: usize,
     /// Workload 6: tasks in the counted batch.
     pub alloc: usize,
+    /// `--zst`: the tasks of workloads 1 and 2 capture nothing, so boxing
+    /// them allocates nothing, in every pool alike: what is left is the
+    /// hand-off, without the allocator's part (docs/PERFORMANCE.md).
+    pub zst: bool,
 }
 
 impl Sizes {
@@ -41,6 +47,7 @@ impl Sizes {
             cycle_tasks: 100,
             submit: 100_000,
             alloc: 20_000,
+            zst: false,
         }
     }
 
@@ -54,6 +61,7 @@ impl Sizes {
             cycle_tasks: 100,
             submit: 5_000,
             alloc: 2_000,
+            zst: false,
         }
     }
 }
@@ -181,23 +189,36 @@ fn per(elapsed: Duration, n: usize) -> f64 {
 /// `n` tracked empty tasks from this thread, then the wait.
 fn batch<P: Peer>(pool: &P, n: usize) {
     start_batch::<P>(n);
-    for i in 0..n {
-        exec_tracked(pool, move || {
-            black_box(i);
-        });
-    }
+    send_empty_tasks(pool, n, false);
     wait_all(pool);
+}
+
+/// `n` empty tasks, each capturing its index, or with `zst` nothing.
+fn send_empty_tasks<P: Peer>(pool: &P, n: usize, zst: bool) {
+    if zst {
+        for _ in 0..n {
+            exec_tracked(pool, || {
+                black_box(());
+            });
+        }
+    } else {
+        for i in 0..n {
+            exec_tracked(pool, move || {
+                black_box(i);
+            });
+        }
+    }
 }
 
 pub fn run<P: Peer>(workload: Workload, workers: usize, sizes: &Sizes) -> Vec<Metric> {
     match workload {
         Workload::Exec1 => vec![metric(
             "exec_1p",
-            exec_one_producer::<P>(workers, sizes.exec),
+            exec_one_producer::<P>(workers, sizes.exec, sizes.zst),
         )],
         Workload::Exec2 => vec![metric(
             "exec_2p",
-            exec_two_producers::<P>(workers, sizes.per_producer),
+            exec_two_producers::<P>(workers, sizes.per_producer, sizes.zst),
         )],
         Workload::PingPong => {
             let (p50, p99) = ping_pong::<P>(workers, sizes.pingpong, None);
@@ -233,17 +254,19 @@ pub fn run<P: Peer>(workload: Workload, workers: usize, sizes: &Sizes) -> Vec<Me
     }
 }
 
-fn exec_one_producer<P: Peer>(workers: usize, n: usize) -> f64 {
+fn exec_one_producer<P: Peer>(workers: usize, n: usize, zst: bool) -> f64 {
     let pool = P::build(workers);
     batch(&pool, n / 10); // warm-up: threads running, queue buffers grown
     let start = Instant::now();
-    batch(&pool, n);
+    start_batch::<P>(n);
+    send_empty_tasks(&pool, n, zst);
+    wait_all(&pool);
     let elapsed = start.elapsed();
     pool.shutdown_join();
     per(elapsed, n)
 }
 
-fn exec_two_producers<P: Peer>(workers: usize, each: usize) -> f64 {
+fn exec_two_producers<P: Peer>(workers: usize, each: usize, zst: bool) -> f64 {
     let pool = P::build(workers);
     batch(&pool, each / 5);
     let pool_ref = &pool;
@@ -251,13 +274,7 @@ fn exec_two_producers<P: Peer>(workers: usize, each: usize) -> f64 {
     let start = Instant::now();
     thread::scope(|scope| {
         for _ in 0..2 {
-            scope.spawn(move || {
-                for i in 0..each {
-                    exec_tracked(pool_ref, move || {
-                        black_box(i);
-                    });
-                }
-            });
+            scope.spawn(move || send_empty_tasks(pool_ref, each, zst));
         }
     });
     wait_all(&pool);
