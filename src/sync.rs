@@ -94,13 +94,12 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// A thread whose previous [`Backoff::LONG_PARKS_TO_SKIP`] waits each ended
 /// in a long park (over [`Backoff::LONG_PARK`]) skips all of it and parks
 /// at once: it is in an idle phase, and it was most likely woken on its
-/// waker's CPU. Linux
-/// (EEVDF) pushes back the deadline of a thread that calls `sched_yield`,
-/// so a worker that yielded before parking is later woken *behind* the
-/// thread that woke it instead of preempting it: in the idle ping-pong
-/// benchmark, 64-215 us per round trip instead of ~4 us (every peer whose
-/// backoff yields pays the same; `benches/src/bin/yield_then_park.rs`
-/// shows it without a pool). And the woken worker shares a CPU with its
+/// waker's CPU. Linux (EEVDF) pushes back the deadline of a thread that
+/// calls `sched_yield`, so a worker that yielded before parking is later
+/// woken *behind* the thread that woke it instead of preempting it: in
+/// the idle ping-pong benchmark, 64-215 us per round trip instead of ~4 us
+/// (every peer whose backoff yields pays the same;
+/// `benches/src/bin/yield_then_park.rs` shows it without a pool). And the woken worker shares a CPU with its
 /// waker (in 99% of idle round trips, `perf` sched tracepoints say): every
 /// moment it spins after its task, before parking again, is a moment the
 /// waker cannot run. A thread that found work without parking, or after a

@@ -186,10 +186,11 @@ fn per(elapsed: Duration, n: usize) -> f64 {
     elapsed.as_nanos() as f64 / n as f64
 }
 
-/// `n` tracked empty tasks from this thread, then the wait.
-fn batch<P: Peer>(pool: &P, n: usize) {
+/// `n` tracked empty tasks from this thread (capturing nothing with
+/// `zst`), then the wait.
+fn batch<P: Peer>(pool: &P, n: usize, zst: bool) {
     start_batch::<P>(n);
-    send_empty_tasks(pool, n, false);
+    send_empty_tasks(pool, n, zst);
     wait_all(pool);
 }
 
@@ -256,11 +257,9 @@ pub fn run<P: Peer>(workload: Workload, workers: usize, sizes: &Sizes) -> Vec<Me
 
 fn exec_one_producer<P: Peer>(workers: usize, n: usize, zst: bool) -> f64 {
     let pool = P::build(workers);
-    batch(&pool, n / 10); // warm-up: threads running, queue buffers grown
+    batch(&pool, n / 10, false); // warm-up: threads running, queue buffers grown
     let start = Instant::now();
-    start_batch::<P>(n);
-    send_empty_tasks(&pool, n, zst);
-    wait_all(&pool);
+    batch(&pool, n, zst);
     let elapsed = start.elapsed();
     pool.shutdown_join();
     per(elapsed, n)
@@ -268,7 +267,7 @@ fn exec_one_producer<P: Peer>(workers: usize, n: usize, zst: bool) -> f64 {
 
 fn exec_two_producers<P: Peer>(workers: usize, each: usize, zst: bool) -> f64 {
     let pool = P::build(workers);
-    batch(&pool, each / 5);
+    batch(&pool, each / 5, false);
     let pool_ref = &pool;
     start_batch::<P>(2 * each);
     let start = Instant::now();
@@ -420,8 +419,8 @@ fn submit_join<P: Peer>(workers: usize, n: usize) -> f64 {
 /// same-sized warm-up batch so that queue buffers are already grown.
 fn allocations<P: Peer>(workers: usize, n: usize) -> (f64, f64, f64, f64) {
     let pool = P::build(workers);
-    batch(&pool, n);
-    let (exec_allocs, exec_bytes) = count_during(|| batch(&pool, n));
+    batch(&pool, n, false);
+    let (exec_allocs, exec_bytes) = count_during(|| batch(&pool, n, false));
 
     let mut handles = Vec::with_capacity(n);
     let round = |handles: &mut Vec<P::Handle<usize>>| {
