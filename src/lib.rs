@@ -66,6 +66,7 @@ hidden_from_checker_buildtests! {
     mod channel;
     mod error;
     mod pool;
+    mod spent;
     mod sync;
     mod task;
     mod trace;

@@ -14,9 +14,10 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use crate::builder::Builder;
 use crate::channel::{Channel, Gate, Refusal};
 use crate::error::{BuildError, RejectReason, Rejected, WaitError};
+use crate::spent::{Batch, Pile};
 use crate::sync::{self, thread_local, Arc, JoinHandle, Mutex};
 use crate::task::{
-    drop_contained, submit_job, unbox, Counters, Execute, Job, PanicHandler, PendingTask,
+    drop_contained, execute_job, submit_job, unbox, Counters, Job, PanicHandler, PendingTask,
     TaskHandle,
 };
 use crate::trace;
@@ -109,6 +110,8 @@ pub(crate) struct Shared {
     live: WaitGroup,
     counters: Counters,
     handler: Arc<PanicHandler>,
+    /// Workers' spent task boxes, for the next `execute` to free.
+    spent: Pile,
 }
 
 impl Shared {
@@ -183,6 +186,7 @@ impl Pool {
             live: WaitGroup::new(),
             counters: Counters::new(),
             handler: Arc::new(handler),
+            spent: Pile::new(),
         });
         // Not `with_capacity(workers)`: an absurd count must fail at spawn
         // with a BuildError, not abort on the reservation.
@@ -279,6 +283,13 @@ impl Pool {
     /// panic hook has already printed it). Blocks on a full bounded queue
     /// as `submit` does.
     ///
+    /// What `f` captures is dropped on the worker, when `f` has run. The
+    /// allocation of a small `f` (up to 128 bytes) is not freed there: its
+    /// worker gathers such boxes, emptied, and leaves them 32 at a time for
+    /// a later `execute` to free on its own thread, which glibc's allocator
+    /// serves much faster. So a pool holds at most 32 of these boxes per
+    /// worker, plus 32, between its last `execute`s and its `join`.
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
@@ -299,8 +310,11 @@ impl Pool {
     {
         self.shared
             .channel
-            .send(Job::Execute(Box::new(Execute(f))), true)
-            .map_err(|(job, why)| Rejected::new(unbox::<Execute<F>>(job).0, reject_reason(why)))
+            .send(execute_job(f), true)
+            .map_err(|(job, why)| Rejected::new(unbox::<F>(job), reject_reason(why)))?;
+        // After the send: the task's worker is on its way meanwhile.
+        self.shared.spent.collect();
+        Ok(())
     }
 
     /// Graceful shutdown: refuses new tasks from now on; queued tasks still
@@ -507,15 +521,20 @@ fn work(shared: Arc<Shared>) {
         shared: &shared,
         holding: false,
     };
+    let mut spent = Batch::new();
     while let Some(job) = shared.channel.recv(std::mem::take(&mut shift.holding)) {
         shift.holding = true;
         trace::event!(RunTask);
-        match catch_unwind(AssertUnwindSafe(|| job.run(Some(&shared.counters)))) {
+        let run = || job.run(Some(&shared.counters), Some(&mut spent));
+        match catch_unwind(AssertUnwindSafe(run)) {
             Ok(None) => {}
             Ok(Some(payload)) => shared.handler.handle(payload),
             // The task's own panic was caught inside `run`; this is a
             // panicking drop of what it left behind (e.g. an unclaimed result).
             Err(payload) => drop_contained(payload),
+        }
+        if spent.is_full() {
+            shared.spent.leave(&mut spent);
         }
     }
 }

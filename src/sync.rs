@@ -409,18 +409,23 @@ impl<T> Mutex<T> {
     pub(crate) fn lock_backing_off(&self) -> MutexGuard<'_, T> {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
-            let guard = match self.inner.try_lock() {
-                Ok(guard) => guard,
-                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => {
-                    backoff.snooze();
-                    continue;
-                }
-            };
-            trace::event!(Lock(self.name));
-            return guard;
+            if let Some(guard) = self.try_lock() {
+                return guard;
+            }
+            backoff.snooze();
         }
         self.lock()
+    }
+
+    /// The lock if nobody holds it, without waiting.
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        let guard = match self.inner.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        trace::event!(Lock(self.name));
+        Some(guard)
     }
 }
 

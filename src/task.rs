@@ -7,6 +7,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::TaskError;
+use crate::spent::{self, Batch};
 use crate::sync::{padded, Arc, AtomicU64, Condvar, DynArc, Mutex, Ordering, Padded};
 
 pub(crate) type Payload = Box<dyn Any + Send>;
@@ -51,8 +52,13 @@ impl Counters {
 /// the caller's closure.
 pub(crate) trait Task: Any + Send {
     /// Runs the task and records it in `counters` (when run by a worker).
-    /// Returns the panic payload: the panic handler's to take.
-    fn run(self: Box<Self>, counters: Option<&Counters>) -> Option<Payload>;
+    /// Returns the panic payload: the panic handler's to take. A task run
+    /// in place leaves its emptied box in `spent`, when given one.
+    fn run(
+        self: Box<Self>,
+        counters: Option<&Counters>,
+        spent: Option<&mut Batch>,
+    ) -> Option<Payload>;
 }
 
 /// What the channel carries: an `execute` task in a box, or a `submit` task
@@ -65,10 +71,15 @@ pub(crate) enum Job {
 impl Job {
     /// Runs the task, records it in `counters` (when run by a worker), and
     /// resolves its handle, if it has one. Returns the panic payload when
-    /// nobody else has received it: the panic handler's to take.
-    pub(crate) fn run(self, counters: Option<&Counters>) -> Option<Payload> {
+    /// nobody else has received it: the panic handler's to take. A worker
+    /// passes its `spent` batch, to keep the box of a task run in place.
+    pub(crate) fn run(
+        self,
+        counters: Option<&Counters>,
+        spent: Option<&mut Batch>,
+    ) -> Option<Payload> {
         match self {
-            Job::Execute(task) => task.run(counters),
+            Job::Execute(task) => task.run(counters, spent),
             Job::Submit(mut job) => {
                 if let Some(cell) = job.0.take() {
                     cell.run(counters);
@@ -79,15 +90,30 @@ impl Job {
     }
 }
 
-/// Recovers the closure of an `execute` task that was never run.
-pub(crate) fn unbox<J: Task>(job: Job) -> J {
+/// Boxes an `execute` closure: to run in place when its box is worth
+/// handing back to the submitting thread (see `spent`), else to be
+/// consumed, box and all, where it runs.
+pub(crate) fn execute_job<F: FnOnce() + Send + 'static>(f: F) -> Job {
+    if spent::worth_handing_back::<F>() {
+        Job::Execute(Box::new(InPlace(Some(f))))
+    } else {
+        Job::Execute(Box::new(Execute(f)))
+    }
+}
+
+/// Recovers the closure of an `execute` job that was never run.
+pub(crate) fn unbox<F: FnOnce() + Send + 'static>(job: Job) -> F {
     let Job::Execute(task) = job else {
         unreachable!("a refused execute job is the one that was sent")
     };
     let any: Box<dyn Any> = task;
-    match any.downcast::<J>() {
-        Ok(job) => *job,
-        Err(_) => unreachable!("a refused job is the one that was sent"),
+    let any = match any.downcast::<Execute<F>>() {
+        Ok(task) => return task.0,
+        Err(any) => any,
+    };
+    match any.downcast::<InPlace<F>>().map(|task| task.0) {
+        Ok(Some(f)) => f,
+        _ => unreachable!("a refused job is the one that was sent, unrun"),
     }
 }
 
@@ -100,17 +126,45 @@ pub(crate) fn drop_contained<T>(value: T) {
     }
 }
 
-/// A fire-and-forget task from `execute`.
-pub(crate) struct Execute<F>(pub(crate) F);
+/// A fire-and-forget task from `execute`, freed where it runs.
+struct Execute<F>(F);
 
 impl<F: FnOnce() + Send + 'static> Task for Execute<F> {
-    fn run(self: Box<Self>, counters: Option<&Counters>) -> Option<Payload> {
-        let outcome = catch_unwind(AssertUnwindSafe(self.0));
-        if let Some(counters) = counters {
-            counters.record(outcome.is_err());
-        }
-        outcome.err()
+    fn run(
+        self: Box<Self>,
+        counters: Option<&Counters>,
+        _spent: Option<&mut Batch>,
+    ) -> Option<Payload> {
+        run_counted(self.0, counters)
     }
+}
+
+/// A fire-and-forget task from `execute`, run in place so that its box,
+/// emptied, can go back to the submitting thread (see `spent`). `None`
+/// once it has run.
+struct InPlace<F>(Option<F>);
+
+impl<F: FnOnce() + Send + 'static> Task for InPlace<F> {
+    fn run(
+        mut self: Box<Self>,
+        counters: Option<&Counters>,
+        spent: Option<&mut Batch>,
+    ) -> Option<Payload> {
+        // A box is run once (`run` consumes it): the closure is there.
+        let payload = self.0.take().and_then(|f| run_counted(f, counters));
+        if let Some(batch) = spent {
+            batch.keep(self);
+        }
+        payload
+    }
+}
+
+fn run_counted<F: FnOnce()>(f: F, counters: Option<&Counters>) -> Option<Payload> {
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    if let Some(counters) = counters {
+        counters.record(outcome.is_err());
+    }
+    outcome.err()
 }
 
 /// The queue's end of a `submit` task. Dropped unrun (the task was
@@ -426,7 +480,7 @@ impl PendingTask {
     /// ```
     pub fn run(self) {
         let PendingTask { job, handler } = self;
-        match catch_unwind(AssertUnwindSafe(|| job.run(None))) {
+        match catch_unwind(AssertUnwindSafe(|| job.run(None, None))) {
             Ok(None) => {}
             Ok(Some(payload)) => handler.handle(payload),
             // As on a worker: a panicking drop of what the task left behind
