@@ -432,6 +432,12 @@ impl<T> Channel<T> {
     /// touches one sender's lock; every [`REFILLS_PER_TURN`]th refill
     /// passes it over for the others (through [`refill`](Self::refill)),
     /// so a busy inbox cannot keep the others waiting.
+    ///
+    /// Workers that keep up with a sender come here for every item it
+    /// pushes, and find its lock held; backing off on it rather than
+    /// spinning on its word lets the sender push several items in a row
+    /// (one producer on mimalloc: 91-106 against 130-166 ns per task;
+    /// docs/PERFORMANCE.md).
     fn take_from_last_shard(&self, o: &mut Outbox<T>) -> Option<T> {
         if self.shards == 1 {
             return None;
@@ -441,7 +447,7 @@ impl<T> Channel<T> {
             o.refills = 0;
             return None;
         }
-        let mut i = self.inboxes[o.shard].lock();
+        let mut i = self.inboxes[o.shard].lock_backing_off();
         let item = i.first.take()?;
         o.left_inbox += 1 + i.rest.len() as u64;
         std::mem::swap(&mut o.items, &mut i.rest);
