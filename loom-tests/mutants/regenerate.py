@@ -5,7 +5,9 @@ P<n>-<name>.patch (promises the catalogue has no bug for) from the table below.
 Each mutant is the Rust shape of one catalogue bug (../../../shared/CONTRACT.md,
 B1-B10): a small edit of src/ that the loom suite must catch. The table is
 the source of truth; the patches are what `check` applies. Rerun this after
-changing src/ (it fails loudly if an edit no longer applies).
+changing src/ (it fails loudly if an edit no longer applies);
+`regenerate.py --check`, which `check` runs first, fails if a patch on
+disk differs from what the table makes of the current src/.
 """
 import difflib
 import pathlib
@@ -124,8 +126,8 @@ MUTANTS = {
         "A worker counts itself out on the loop's exit and again in its exit "
         "guard: the wait-group goes below zero.",
         [
-            ("src/pool.rs", "            Err(payload) => drop_contained(payload),\n        }\n    }\n}",
-             "            Err(payload) => drop_contained(payload),\n        }\n    }\n    shared.live.done();\n}"),
+            ("src/pool.rs", "            shared.spent.leave(&mut spent);\n        }\n    }\n}",
+             "            shared.spent.leave(&mut spent);\n        }\n    }\n    shared.live.done();\n}"),
         ],
     ),
     "B5-wait-group-notify-one": (
@@ -155,8 +157,8 @@ MUTANTS = {
         "An execute task's panic is swallowed: never counted, never given to "
         "the panic handler.",
         [
-            ("src/task.rs", "        let outcome = catch_unwind(AssertUnwindSafe(self.0));\n        if let Some(counters) = counters {\n            counters.record(outcome.is_err());\n        }\n        outcome.err()",
-             "        let _ = catch_unwind(AssertUnwindSafe(self.0));\n        let _ = counters;\n        None"),
+            ("src/task.rs", "    let outcome = catch_unwind(AssertUnwindSafe(f));\n    if let Some(counters) = counters {\n        counters.record(outcome.is_err());\n    }\n    outcome.err()",
+             "    let _ = catch_unwind(AssertUnwindSafe(f));\n    let _ = counters;\n    None"),
         ],
     ),
     "B6-worker-exits-on-panic": (
@@ -349,9 +351,9 @@ CAUGHT_BY = {
 }
 
 
-def main():
-    for old in HERE.glob("*.patch"):
-        old.unlink()
+def patches():
+    """Every mutant's patch text against the current src/, by name."""
+    out = {}
     for name, (why, edits) in MUTANTS.items():
         files = {}
         for path, old, new in edits:
@@ -366,7 +368,27 @@ def main():
                                          f"a/{path}", f"b/{path}")
         header = f"Mutant {name}: {why}\n\n" + "".join(
             f"Caught by: {model}\n" for model in CAUGHT_BY[name]) + "\n"
-        (HERE / f"{name}.patch").write_text(header + "".join(diff))
+        out[name] = header + "".join(diff)
+    return out
+
+
+def main():
+    fresh = patches()
+    if sys.argv[1:] == ["--check"]:
+        # A stale patch can still apply, with an offset, somewhere else
+        # that looks alike, and then test a different bug (or none).
+        on_disk = {p.stem: p.read_text() for p in HERE.glob("*.patch")}
+        stale = sorted(n for n in fresh.keys() | on_disk.keys()
+                       if fresh.get(n) != on_disk.get(n))
+        if stale:
+            sys.exit("stale mutant patches (rerun loom-tests/mutants/regenerate.py): "
+                     + ", ".join(stale))
+        print(f"all {len(fresh)} mutant patches match src/")
+        return
+    for old in HERE.glob("*.patch"):
+        old.unlink()
+    for name, text in fresh.items():
+        (HERE / f"{name}.patch").write_text(text)
         print(f"wrote {name}.patch")
 
 
