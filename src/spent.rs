@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn only_small_closures_that_capture_something_are_handed_back() {
         let small = String::from("7");
-        let big = [String::new(), String::new(), String::new(), String::new(), String::new(), String::new()];
+        let big: [String; 6] = Default::default();
         assert!(handed_back(&move || drop(small)));
         assert!(!handed_back(&|| ()), "a zero-sized box allocates nothing");
         assert!(size_of::<Option<[String; 6]>>() > LARGEST);

@@ -96,23 +96,24 @@ pub(crate) fn padded<T>(t: T) -> Padded<T> {
 /// at once: it is in an idle phase, and it was most likely woken on its
 /// waker's CPU. Linux (EEVDF) pushes back the deadline of a thread that
 /// calls `sched_yield`, so a worker that yielded before parking is later
-/// woken *behind* the thread that woke it instead of preempting it: in
-/// the idle ping-pong benchmark, 64-215 us per round trip instead of ~4 us
+/// woken *behind* the thread that woke it instead of preempting it: in the
+/// idle ping-pong benchmark, 64-215 us per round trip instead of ~4 us
 /// (every peer whose backoff yields pays the same;
-/// `benches/src/bin/yield_then_park.rs` shows it without a pool). And the woken worker shares a CPU with its
-/// waker (in 99% of idle round trips, `perf` sched tracepoints say): every
-/// moment it spins after its task, before parking again, is a moment the
-/// waker cannot run. A thread that found work without parking, or after a
-/// short park, is in a busy phase, where spinning catches the next task
-/// without a wake-up and the yields hand the CPU to the producers (one
-/// producer and two workers on two cores) and keep ping-pong's tail short.
-/// One long park is not enough to call a phase idle: in a busy pool a
-/// spare worker parks for as long as the others keep up, and if that one
-/// park made it skip its backoff, it would park at once after each task
-/// it then took, and each of those tasks would wait for a wake-up (ping-pong
-/// p99 of 10-22 us instead of ~1 in a third of the rounds,
-/// docs/PERFORMANCE.md). In an idle phase every wait ends in a long park,
-/// so the cost is one more backoff, in the second wait of each idle phase.
+/// `benches/src/bin/yield_then_park.rs` shows it without a pool). And the
+/// woken worker shares a CPU with its waker (in 99% of idle round trips,
+/// `perf` sched tracepoints say): every moment it spins after its task,
+/// before parking again, is a moment the waker cannot run. A thread that
+/// found work without parking, or after a short park, is in a busy phase,
+/// where spinning catches the next task without a wake-up and the yields
+/// hand the CPU to the producers (one producer and two workers on two
+/// cores) and keep ping-pong's tail short. One long park is not enough to
+/// call a phase idle: in a busy pool a spare worker parks for as long as
+/// the others keep up, and if that one park made it skip its backoff, it
+/// would park at once after each task it then took, and each of those tasks
+/// would wait for a wake-up (ping-pong p99 of 10-22 us instead of ~1 in a
+/// third of the rounds, docs/PERFORMANCE.md). In an idle phase every wait
+/// ends in a long park, so the cost is one more backoff, in the second wait
+/// of each idle phase.
 ///
 /// Under a model checker it remembers nothing and is complete at once, so
 /// that most models explore the lock/wait protocol alone; a model that
